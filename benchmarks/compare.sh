@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Run a packd benchmark suite and its peer side by side, in one run, and print a comparison.
+#
+#   benchmarks/compare.sh SUITE            (suites: see SUITES below)
+#
+# Output: a Markdown table (case, packd ms, peer ms, packd GFLOP/s, peer GFLOP/s, ratio), then one
+# line per case "RATIO <case> <peer_time/packd_time>" (above 1 = packd faster).
+#
+# Method: the two binaries are interleaved: for each of REPS rounds, for each case, packd runs the
+# case, then the peer runs it (one Google Benchmark measurement each). The table shows medians over
+# the rounds, so slow drift or a neighbour's burst of load hits both sides alike.
+# Environment knobs: REPS (default 5), THREADS (default 2), BUILD_DIR (default build-bench),
+# MIN_TIME (Google Benchmark --benchmark_min_time, seconds, default 0.5).
+#
+# Adding a suite: write suite_<name>() that sets CASES, PACKD_CMD and PEER_CMD (arrays) and PEER_NAME,
+# building what it needs, and add <name> to SUITES.
+set -euo pipefail
+
+SUITES=(gemm)
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "${SCRIPT_DIR}/.." && pwd)"
+BUILD_DIR="${BUILD_DIR:-${ROOT}/build-bench}"
+REPS="${REPS:-5}"
+THREADS="${THREADS:-2}"
+MIN_TIME="${MIN_TIME:-0.5}"
+
+usage() {
+  echo "usage: $0 SUITE    (suites: ${SUITES[*]})" >&2
+  exit 2
+}
+
+build_targets() {
+  cmake -S "${ROOT}" -B "${BUILD_DIR}" -DCMAKE_BUILD_TYPE=Release -DPACKD_BUILD_BENCHMARKS=ON \
+    -DPACKD_BUILD_TESTS=OFF -DPACKD_BUILD_EXAMPLES=OFF -DPACKD_CUDA=OFF >"${BUILD_DIR}/configure.log" 2>&1 ||
+    { cat "${BUILD_DIR}/configure.log" >&2; exit 1; }
+  cmake --build "${BUILD_DIR}" --target "$@" -j "$(nproc)" >"${BUILD_DIR}/build.log" 2>&1 ||
+    { cat "${BUILD_DIR}/build.log" >&2; exit 1; }
+}
+
+# ---- suites --------------------------------------------------------------------------------------
+suite_gemm() {
+  mkdir -p "${BUILD_DIR}"
+  build_targets bench_gemm bench_gemm_openblas
+  [[ -x "${BUILD_DIR}/benchmarks/bench_gemm_openblas" ]] || {
+    echo "bench_gemm_openblas was not built (OpenBLAS missing?)" >&2; exit 1; }
+  PEER_NAME="OpenBLAS"
+  CASES=(sq1024 sq2048 sq4096
+         wrn_l3_fwd_M256N4096K2304 wrn_l3_dA_T_M2304N4096K256 wrn_l3_dB_T_M256N2304K4096
+         wrn_l4_fwd_M1024N256K4608 wrn_l4_dA_T_M4608N256K1024 wrn_l4_dB_T_M1024N4608K256)
+  # packd keeps the caller's environment; only the peer loses the OPENBLAS_CORETYPE /
+  # OPENBLAS_L2_SIZE overrides this machine sets (they pin OpenBLAS to its Haswell AVX2 kernel).
+  PACKD_CMD=(env OMP_NUM_THREADS="${THREADS}" "${BUILD_DIR}/benchmarks/bench_gemm")
+  PEER_CMD=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_NUM_THREADS="${THREADS}"
+            OPENBLAS_NUM_THREADS="${THREADS}" "${BUILD_DIR}/benchmarks/bench_gemm_openblas")
+}
+
+# ---- driver --------------------------------------------------------------------------------------
+[[ $# -eq 1 ]] || usage
+SUITE="$1"
+if [[ " ${SUITES[*]} " != *" ${SUITE} "* ]]; then
+  echo "error: unknown suite '${SUITE}' (suites: ${SUITES[*]})" >&2
+  exit 2
+fi
+"suite_${SUITE}"
+
+OUT="$(mktemp -d)"
+trap 'rm -rf "${OUT}"' EXIT
+
+echo "packd: $("${PACKD_CMD[@]}" --benchmark_list_tests=true 2>&1 >/dev/null | head -1)" >&2
+echo "peer:  $("${PEER_CMD[@]}" --benchmark_list_tests=true 2>&1 >/dev/null | head -1)" >&2
+for ((r = 1; r <= REPS; ++r)); do
+  for c in "${CASES[@]}"; do
+    echo "round ${r}/${REPS}: ${c}" >&2
+    "${PACKD_CMD[@]}" --benchmark_filter="^${c}(/|\$)" --benchmark_min_time="${MIN_TIME}" \
+      --benchmark_format=json >"${OUT}/packd.${c}.${r}.json" 2>/dev/null
+    "${PEER_CMD[@]}" --benchmark_filter="^${c}(/|\$)" --benchmark_min_time="${MIN_TIME}" \
+      --benchmark_format=json >"${OUT}/peer.${c}.${r}.json" 2>/dev/null
+  done
+done
+
+python3 - "${OUT}" "${PEER_NAME}" "${CASES[@]}" <<'PY'
+import json, statistics, sys
+out, peer_name, cases = sys.argv[1], sys.argv[2], sys.argv[3:]
+def load(side, case):
+    times, rates = [], []
+    i = 1
+    while True:
+        try:
+            with open(f"{out}/{side}.{case}.{i}.json") as f:
+                doc = json.load(f)
+        except FileNotFoundError:
+            break
+        for b in doc["benchmarks"]:
+            if b.get("run_type", "iteration") == "iteration" and b["name"].split("/")[0] == case:
+                scale = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}[b["time_unit"]]
+                times.append(b["real_time"] * scale)
+                rates.append(b.get("GFLOP/s", float("nan")))
+        i += 1
+    if not times:
+        sys.exit(f"compare.sh: no {side} result for {case}")
+    return statistics.median(times), statistics.median(rates), len(times)
+print(f"| case | packd ms | {peer_name} ms | packd GFLOP/s | {peer_name} GFLOP/s | ratio ({peer_name} time / packd time) |")
+print("|---|---:|---:|---:|---:|---:|")
+ratios = []
+for c in cases:
+    pt, pr, n = load("packd", c)
+    qt, qr, _ = load("peer", c)
+    ratios.append((c, qt / pt))
+    print(f"| {c} | {pt:.3f} | {qt:.3f} | {pr:.1f} | {qr:.1f} | {qt / pt:.3f} |")
+print()
+for c, r in ratios:
+    print(f"RATIO {c} {r:.3f}")
+PY

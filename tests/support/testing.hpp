@@ -1,0 +1,147 @@
+#pragma once
+// Shared test helpers: PyTorch fixture loading, tensor comparison with useful failure messages,
+// gradient checks, and a macro asserting that an expression throws packd::Error whose message
+// contains given text.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <sstream>
+#include <string>
+
+#include "packd/autograd/gradcheck.hpp"
+#include "packd/io/safetensors.hpp"
+#include "packd/ops.hpp"
+
+// Compares two tensors; on failure reports the worst element.
+#define CHECK_CLOSE(actual, expected, rtol, atol)                                             \
+  do {                                                                                        \
+    const std::string packd_mismatch_ = ::packd::testing::mismatch((actual), (expected), (rtol), (atol)); \
+    INFO(#actual " vs " #expected ": " << packd_mismatch_);                                   \
+    CHECK(packd_mismatch_.empty());                                                           \
+  } while (0)
+
+#define CHECK_GRADCHECK(fn, inputs)                            \
+  do {                                                         \
+    const auto packd_gc_ = ::packd::gradcheck((fn), (inputs)); \
+    INFO(packd_gc_.message);                                   \
+    CHECK(packd_gc_.ok);                                       \
+  } while (0)
+
+// The expression throws packd::Error (not another exception, not a crash) and the message
+// contains `text`.
+#define CHECK_THROWS_PACKD(expr, text)                        \
+  do {                                                        \
+    bool packd_threw_ = false;                                \
+    std::string packd_what_;                                  \
+    try {                                                     \
+      (void)(expr);                                           \
+    } catch (const ::packd::Error& e) {                       \
+      packd_threw_ = true;                                    \
+      packd_what_ = e.what();                                 \
+    }                                                         \
+    INFO("expression: " #expr);                               \
+    CHECK(packd_threw_);                                      \
+    CHECK_THAT(packd_what_, Catch::Matchers::Contains(text)); \
+  } while (0)
+
+namespace packd::testing {
+
+// tests/reference/fixtures/<name>.safetensors (PACKD_FIXTURE_DIR is set by tests/CMakeLists.txt).
+inline const io::SafetensorsFile& fixture(const std::string& name) {
+  static std::map<std::string, io::SafetensorsFile> cache;
+  auto it = cache.find(name);
+  if (it == cache.end())
+    it = cache.emplace(name, io::read_safetensors(std::string(PACKD_FIXTURE_DIR) + "/" + name + ".safetensors")).first;
+  return it->second;
+}
+
+// Empty when actual matches expected (same shape, |a - e| <= atol + rtol |e| everywhere);
+// otherwise a description of the worst element.
+template <Scalar T, Scalar U>
+std::string mismatch(const Tensor<T>& actual, const Tensor<U>& expected, double rtol, double atol) {
+  std::ostringstream os;
+  if (!(actual.shape() == expected.shape())) {
+    os << "shape " << actual.shape() << " != expected " << expected.shape();
+    return os.str();
+  }
+  auto a = actual.to_vector();
+  auto e = expected.to_vector();
+  double worst = 0;
+  std::size_t at = 0;
+  bool bad = false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const double d = std::abs(double(a[i]) - double(e[i]));
+    const double excess = d - (atol + rtol * std::abs(double(e[i])));
+    if (excess > 0 || std::isnan(double(a[i])) != std::isnan(double(e[i]))) {
+      if (!bad || excess > worst) worst = excess, at = i;
+      bad = true;
+    }
+  }
+  if (!bad) return {};
+  os << "element " << at << ": " << double(a[at]) << " vs expected " << double(e[at]) << " (shape " << actual.shape() << ")";
+  return os.str();
+}
+
+// PyTorch parity for one fixture case (tests/reference/make_core_fixtures.py): loads NAME.in0..,
+// marks the inputs that have a stored gradient as requiring grad, runs fn(inputs) and compares
+// the output with NAME.out and, after backward(NAME.gout), each input gradient with NAME.ginI.
+template <class F>
+void check_against_torch(const std::string& family, const std::string& name, F fn, double rtol = 1e-5,
+                         double atol = 1e-6) {
+  const io::SafetensorsFile& fx = fixture(family);
+  std::vector<Tensor<float>> in;
+  for (int i = 0; fx.contains(name + ".in" + std::to_string(i)); ++i) {
+    Tensor<float> x = fx.get<float>(name + ".in" + std::to_string(i));
+    if (fx.contains(name + ".gin" + std::to_string(i))) x.requires_grad_();
+    in.push_back(x);
+  }
+  INFO("fixture " << family << ":" << name);
+  REQUIRE(!in.empty());
+  auto out = fn(in);
+  using Out = typename decltype(out)::value_type;
+  CHECK_CLOSE(out, fx.get<Out>(name + ".out"), rtol, atol);
+  if constexpr (FloatScalar<Out>) {
+    if (!fx.contains(name + ".gout")) return;
+    out.backward(fx.get<Out>(name + ".gout"));
+    for (std::size_t i = 0; i < in.size(); ++i) {
+      const std::string key = name + ".gin" + std::to_string(i);
+      if (!fx.contains(key)) continue;
+      INFO("gradient of input " << i);
+      REQUIRE(in[i].grad().defined());
+      CHECK_CLOSE(in[i].grad(), fx.get<float>(key), rtol, atol);
+    }
+  }
+}
+
+// Float64 copies of fixture inputs as leaves that require grad, for gradcheck on the same cases.
+inline std::vector<Tensor<double>> double_inputs(const std::string& family, const std::string& name) {
+  const io::SafetensorsFile& fx = fixture(family);
+  std::vector<Tensor<double>> in;
+  for (int i = 0; fx.contains(name + ".in" + std::to_string(i)); ++i) {
+    Tensor<double> x = fx.get<double>(name + ".in" + std::to_string(i));
+    if (fx.contains(name + ".gin" + std::to_string(i))) x.requires_grad_();
+    in.push_back(x);
+  }
+  return in;
+}
+
+// Both checks on one fixture case: float32 parity with PyTorch, then a float64 gradcheck of the
+// same function on the same inputs (when the case has a differentiable input).
+template <class F>
+void check_op(const std::string& family, const std::string& name, F fn, double rtol = 1e-5, double atol = 1e-6) {
+  check_against_torch(family, name, fn, rtol, atol);
+  using Out = typename decltype(fn(std::declval<const std::vector<Tensor<double>>&>()))::value_type;
+  if constexpr (FloatScalar<Out>) {  // index-valued ops (argmax) have no gradient
+    std::vector<Tensor<double>> in = double_inputs(family, name);
+    bool any = false;
+    for (const auto& x : in) any = any || x.requires_grad();
+    if (!any) return;
+    INFO("float64 gradcheck of " << family << ":" << name);
+    const GradcheckResult r = gradcheck(fn, in);
+    INFO(r.message);
+    CHECK(r.ok);
+  }
+}
+
+}  // namespace packd::testing
+
