@@ -10,7 +10,9 @@
 # case, then the peer runs it (one Google Benchmark measurement each). The table shows medians over
 # the rounds, so slow drift or a neighbour's burst of load hits both sides alike.
 # Environment knobs: REPS (default 5), THREADS (default 2), BUILD_DIR (default build-bench),
-# MIN_TIME (Google Benchmark --benchmark_min_time, seconds, default 0.5).
+# MIN_TIME (Google Benchmark --benchmark_min_time, seconds, default 0.5),
+# PACKD_BENCH_LOAD (default 0): start that many competing busy processes (`yes > /dev/null`)
+# before the first round and stop them after the last, so both sides run on a contended machine.
 #
 # Adding a suite: write suite_<name>() that sets CASES, PACKD_CMD and PEER_CMD (arrays) and PEER_NAME,
 # building what it needs, and add <name> to SUITES.
@@ -23,6 +25,7 @@ BUILD_DIR="${BUILD_DIR:-${ROOT}/build-bench}"
 REPS="${REPS:-5}"
 THREADS="${THREADS:-2}"
 MIN_TIME="${MIN_TIME:-0.5}"
+PACKD_BENCH_LOAD="${PACKD_BENCH_LOAD:-0}"
 
 usage() {
   echo "usage: $0 SUITE    (suites: ${SUITES[*]})" >&2
@@ -64,10 +67,24 @@ fi
 "suite_${SUITE}"
 
 OUT="$(mktemp -d)"
-trap 'rm -rf "${OUT}"' EXIT
+LOAD_PIDS=()
+stop_load() {
+  for p in "${LOAD_PIDS[@]}"; do kill "${p}" 2>/dev/null || true; done
+  LOAD_PIDS=()
+}
+cleanup() {
+  stop_load
+  rm -rf "${OUT}"
+}
+trap cleanup EXIT
 
 echo "packd: $("${PACKD_CMD[@]}" --benchmark_list_tests=true 2>&1 >/dev/null | head -1)" >&2
 echo "peer:  $("${PEER_CMD[@]}" --benchmark_list_tests=true 2>&1 >/dev/null | head -1)" >&2
+for ((l = 0; l < PACKD_BENCH_LOAD; ++l)); do
+  yes >/dev/null &
+  LOAD_PIDS+=($!)
+done
+if ((PACKD_BENCH_LOAD > 0)); then echo "competing load: ${PACKD_BENCH_LOAD} x 'yes > /dev/null'" >&2; fi
 for ((r = 1; r <= REPS; ++r)); do
   for c in "${CASES[@]}"; do
     echo "round ${r}/${REPS}: ${c}" >&2
@@ -77,6 +94,7 @@ for ((r = 1; r <= REPS; ++r)); do
       --benchmark_format=json >"${OUT}/peer.${c}.${r}.json" 2>/dev/null
   done
 done
+stop_load
 
 python3 - "${OUT}" "${PEER_NAME}" "${CASES[@]}" <<'PY'
 import json, statistics, sys

@@ -163,3 +163,24 @@ TEST_CASE("printing looks like PyTorch's", "[tensor]") {
   os << w * 2.0;
   CHECK(os.str().find("grad_fn=mul") != std::string::npos);
 }
+
+TEST_CASE("a handle of the wrong scalar type is refused", "[tensor]") {
+  Tensor<double> d = ones<double>({2});
+  CHECK_THROWS_PACKD(Tensor<float>(d.impl_ptr()), "Tensor<float32>: the tensor holds float64 data");
+  CHECK(Tensor<double>(d.impl_ptr()).same(d));
+}
+
+TEST_CASE("CUDA memory round trip (runs only where a GPU is present)", "[tensor][cuda]") {
+  if (!cuda::cuda_available()) {
+    WARN("skipped: no CUDA device (cuda_available() is false" << (PACKD_WITH_CUDA ? "" : "; built without CUDA") << ")");
+    return;
+  }
+  Generator gen(9);
+  Tensor<float> h = randn<float>({3, 5}, gen);
+  Tensor<float> g = h.t().to(Device::cuda(0));
+  CHECK(g.device() == Device::cuda(0));
+  CHECK(g.is_contiguous());
+  CHECK(g.to(Device::cpu()).to_vector() == h.t().contiguous().to_vector());
+  CHECK(g.slice(0, 1, 2).slice(1, 2, 3).item() == h.at({2, 1}));
+  CHECK_THROWS_PACKD(exp(g), "exp: no CUDA kernel in this version of packd");
+}

@@ -38,11 +38,27 @@
 // AVX code). Tests can switch at run time with detail::set_gemm_isa().
 //
 // Threads: one OpenMP parallel region per call, omp_get_max_threads() threads (1 when already
-// inside a parallel region, or when M*N*K is too small to pay for waking threads). In each
-// (jc, pc) step the threads pack the shared B block together, then split the C block in a
-// tm x tn grid (mostly along M, each thread packing its own A rows), with one barrier after
-// packing and one before B is repacked. Packing buffers are thread_local and only grow, so a
-// steady state allocates nothing.
+// inside a parallel region, or when M*N*K is too small to pay for waking threads). The work is
+// shared out dynamically, so that a thread the OS deschedules (the cores are busy with other work)
+// does not hold up the others; a running thread simply takes more of the work:
+//   - Each (jc, pc) step is a "step" s. Its B block is packed in a few chunks of NR panels that
+//     the threads claim from a per-step atomic counter; a second counter counts packed chunks.
+//   - The C block of a step is cut into work items, one per (MC row block, JP panels of NR
+//     columns), numbered row block by row block. Each thread starts with a contiguous share of the
+//     items and takes them from its front; once it is empty it steals from the back of the other
+//     threads' shares (claims are one compare-exchange on a [lo, hi) word). Front and back keep a
+//     thread on the same row block, so it repacks its A block (per thread, alpha folded in) only
+//     when the row block or the step changes. A third counter counts finished items.
+//   - Packed B is double-buffered (step s uses buffer s % 2), so there is no barrier: before
+//     packing step s a thread waits until step s-2's items are finished (their buffer is reused;
+//     normally long done), and before computing it waits until step s's B is packed and, when
+//     pc > 0, step s-1's items are finished (they update the same C elements). A thread that
+//     finishes a step early packs B for the next one meanwhile.
+//   - Waiting spins for a few microseconds, then sleeps (std::atomic::wait, a futex on Linux)
+//     until the last count arrives: a spinning waiter would take the core that the thread it
+//     waits for needs. The counters of all steps are set up before the parallel region, so no
+//     counter is ever reset while a thread might still read it.
+// Packing buffers and counters are thread_local and only grow, so a steady state allocates nothing.
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
@@ -198,6 +214,10 @@ inline PackBuffer& pack_buffer_b() {
   static thread_local PackBuffer buf;
   return buf;
 }
+inline PackBuffer& pack_buffer_sync() {  // the per-step counters of a threaded call (see below)
+  static thread_local PackBuffer buf;
+  return buf;
+}
 
 // ---- packing ----------------------------------------------------------------------------------------
 // dst[p*W + i] = alpha * src[i*ld + p] for i < n, p < kc; zero for n <= i < W. This is the packing
@@ -325,14 +345,6 @@ inline void scale_c(int64_t M, int64_t N, T beta, T* c, int64_t rs_c, int64_t cs
     }
 }
 
-// Contiguous [lo, hi) share of n items for part t of parts, in units of `unit` (the last may be partial).
-inline void split_range(int64_t n, int64_t unit, int t, int parts, int64_t& lo, int64_t& hi) {
-  const int64_t units = (n + unit - 1) / unit;
-  const int64_t u0 = units * t / parts, u1 = units * (t + 1) / parts;
-  lo = std::min(n, u0 * unit);
-  hi = std::min(n, u1 * unit);
-}
-
 // Threads for an M x N x K problem: one unless there is enough work per thread to amortise the
 // fork/join and barriers (~tens of microseconds), never more than omp_get_max_threads().
 inline int gemm_threads(int64_t M, int64_t N, int64_t K) {
@@ -350,6 +362,63 @@ inline int gemm_threads(int64_t M, int64_t N, int64_t K) {
 #endif
 }
 
+// ---- work sharing between the threads of one call (see "Threads" at the top) ----------------------
+// The counters of one (jc, pc) step, on their own cache line. Targets are set before the parallel
+// region; per-step item and chunk counts are far below 2^31 (items <= M/MC * NC/NR).
+struct alignas(64) GemmStepSync {
+  std::atomic<int32_t> b_next{0};      // next B chunk to claim
+  std::atomic<int32_t> b_done{0};      // B chunks packed
+  std::atomic<int32_t> items_done{0};  // C work items finished
+  int32_t n_bchunks = 0, n_items = 0;
+};
+
+// One thread's share [lo, hi) of a step's work items in one word: the owner takes from the front,
+// thieves from the back, each with one compare-exchange. Claims only decide who does an item
+// (the CAS makes that exclusive); the data an item reads and writes is ordered by the counters.
+class GemmWorkRange {
+ public:
+  GemmWorkRange(uint32_t lo, uint32_t hi) : w_(uint64_t(hi) << 32 | lo) {}
+  bool take_front(int64_t& item) {
+    uint64_t w = w_.load(std::memory_order_relaxed);
+    while (static_cast<uint32_t>(w) < static_cast<uint32_t>(w >> 32))
+      if (w_.compare_exchange_weak(w, w + 1, std::memory_order_relaxed)) {
+        item = static_cast<uint32_t>(w);
+        return true;
+      }
+    return false;
+  }
+  bool take_back(int64_t& item) {
+    uint64_t w = w_.load(std::memory_order_relaxed);
+    while (static_cast<uint32_t>(w) < static_cast<uint32_t>(w >> 32))
+      if (w_.compare_exchange_weak(w, w - (uint64_t(1) << 32), std::memory_order_relaxed)) {
+        item = static_cast<uint32_t>(w >> 32) - 1;
+        return true;
+      }
+    return false;
+  }
+
+ private:
+  std::atomic<uint64_t> w_;
+};
+
+// Count one unit done; the unit that completes `target` wakes the sleepers.
+inline void gemm_count_done(std::atomic<int32_t>& c, int32_t target) {
+  if (c.fetch_add(1, std::memory_order_acq_rel) + 1 == target) c.notify_all();
+}
+
+// Wait until c >= target (acquire). Spin a few microseconds (the usual case: a team mate finishing
+// a chunk or an item), then sleep in the kernel so that a descheduled team mate can have the core.
+inline void gemm_wait_for(const std::atomic<int32_t>& c, int32_t target) {
+  for (int i = 0; i < 1024; ++i) {  // ~25 us on the Zen 5 EPYC
+    if (c.load(std::memory_order_acquire) >= target) return;
+#if PACKD_GEMM_HAVE_X86
+    _mm_pause();
+#endif
+  }
+  for (int32_t v = c.load(std::memory_order_acquire); v < target; v = c.load(std::memory_order_acquire))
+    c.wait(v, std::memory_order_acquire);
+}
+
 // ---- the blocked driver -------------------------------------------------------------------------------
 // Runs the five loops for one (type, ISA). C must already be oriented so that its unit-stride
 // direction (if any) is rs_c. alpha != 0 and K > 0 here.
@@ -357,54 +426,71 @@ template <class T, class Ker>
 void gemm_blocked(int64_t M, int64_t N, int64_t K, T alpha, const T* a, int64_t rs_a, int64_t cs_a, const T* b,
                   int64_t rs_b, int64_t cs_b, T beta, T* c, int64_t rs_c, int64_t cs_c, int nthreads) {
   constexpr int64_t MR = Ker::MR, NR = Ker::NR;
+  constexpr int64_t JP = std::max<int64_t>(1, 96 / NR);  // panels per work item: ~96 columns of C
   const int64_t KC = std::min(Ker::KC, K);
   const int64_t NC = std::min(Ker::NC, (N + NR - 1) / NR * NR);
   const int64_t MC = Ker::MC;
+  const int64_t n_ic = (M + MC - 1) / MC, n_pc = (K + KC - 1) / KC, n_jc = (N + NC - 1) / NC;
+  const int64_t steps = n_jc * n_pc;
+  const int P = std::max(1, nthreads);  // planned team size (the shares); the team may get fewer
+  const int64_t nbuf = P > 1 && steps > 1 ? 2 : 1;
 
-  // The shared B block belongs to the calling thread; the team only reads and fills it.
-  T* bpack = static_cast<T*>(pack_buffer_b().get(sizeof(T) * static_cast<std::size_t>(KC * NC)));
-
-  auto body = [&](int tid, int nth) {
-    // Split the C block into a tm x tn grid: pick the grid with the least work for the busiest
-    // thread; ties go to more row groups, since threads sharing rows pack the same A block twice.
-    const int64_t mp = (M + MR - 1) / MR, np = (std::min(NC, N) + NR - 1) / NR;
-    int tm = 1, tn = nth;
-    int64_t best = -1;
-    for (int d = 1; d <= nth; ++d) {
-      if (nth % d != 0) continue;
-      const int64_t w = ((mp + d - 1) / d) * MR * ((np + nth / d - 1) / (nth / d)) * NR;
-      if (best < 0 || w <= best) best = w, tm = d, tn = nth / d;
+  // The shared B buffers and the step counters belong to the calling thread; the team only uses them.
+  T* bpack = static_cast<T*>(pack_buffer_b().get(sizeof(T) * static_cast<std::size_t>(nbuf * KC * NC)));
+  const std::size_t sync_bytes = sizeof(GemmStepSync) * static_cast<std::size_t>(steps + 1) +
+                                 sizeof(GemmWorkRange) * static_cast<std::size_t>(steps * P);
+  auto* sync = static_cast<GemmStepSync*>(pack_buffer_sync().get(sync_bytes));
+  auto* arrived = new (sync + steps) GemmStepSync;  // items_done counts threads done with the call
+  auto* ranges = reinterpret_cast<GemmWorkRange*>(sync + steps + 1);
+  for (int64_t jc = 0, s = 0; jc < N; jc += NC) {
+    const int64_t npan = (std::min(NC, N - jc) + NR - 1) / NR;
+    const int64_t n_items = n_ic * ((npan + JP - 1) / JP);
+    for (int64_t pc = 0; pc < K; pc += KC, ++s) {
+      auto* st = new (sync + s) GemmStepSync;
+      st->n_bchunks = static_cast<int32_t>(std::min<int64_t>(npan, 4 * P));
+      st->n_items = static_cast<int32_t>(n_items);
+      for (int t = 0; t < P; ++t)
+        new (ranges + s * P + t) GemmWorkRange(static_cast<uint32_t>(n_items * t / P),
+                                               static_cast<uint32_t>(n_items * (t + 1) / P));
     }
-    const int tr = tid / tn, tcol = tid % tn;
-    int64_t m_lo, m_hi;
-    split_range(M, MR, tr, tm, m_lo, m_hi);
-    const std::size_t abytes = sizeof(T) * static_cast<std::size_t>(std::min(MC, (m_hi - m_lo + MR - 1) / MR * MR) * KC);
-    T* apack = m_hi > m_lo ? static_cast<T*>(pack_buffer_a().get(abytes)) : nullptr;
+  }
+
+  auto body = [&](int tid, int team) {
+    const std::size_t abytes = sizeof(T) * static_cast<std::size_t>(std::min(MC, (M + MR - 1) / MR * MR) * KC);
+    T* apack = static_cast<T*>(pack_buffer_a().get(abytes));
+    int64_t a_step = -1, a_ic = -1;  // the A block apack holds
     alignas(64) T tile[MR * NR];
 
-    for (int64_t jc = 0; jc < N; jc += NC) {
+    for (int64_t jc = 0, s = 0; jc < N; jc += NC) {
       const int64_t nc = std::min(NC, N - jc);
       const int64_t npan = (nc + NR - 1) / NR;
-      for (int64_t pc = 0; pc < K; pc += KC) {
+      const int64_t n_chunks = (npan + JP - 1) / JP;  // work items per row block
+      for (int64_t pc = 0; pc < K; pc += KC, ++s) {
         const int64_t kc = std::min(KC, K - pc);
-        {  // cooperative packing of the B block
-          const int64_t q0 = npan * tid / nth, q1 = npan * (tid + 1) / nth;
-          pack_b<T, NR>(kc, nc, q0, q1, b + pc * rs_b + jc * cs_b, rs_b, cs_b, bpack);
+        GemmStepSync& st = sync[s];
+        T* bp_s = bpack + (s % nbuf) * KC * NC;
+
+        // Pack this step's B block, chunk by chunk, into the buffer step s-2 read.
+        if (s >= 2 && nbuf == 2) gemm_wait_for(sync[s - 2].items_done, sync[s - 2].n_items);
+        for (int64_t i; (i = st.b_next.fetch_add(1, std::memory_order_relaxed)) < st.n_bchunks;) {
+          pack_b<T, NR>(kc, nc, npan * i / st.n_bchunks, npan * (i + 1) / st.n_bchunks, b + pc * rs_b + jc * cs_b,
+                        rs_b, cs_b, bp_s);
+          gemm_count_done(st.b_done, st.n_bchunks);
         }
-#ifdef _OPENMP
-        if (nth > 1) {
-#pragma omp barrier
-        }
-#endif
+        gemm_wait_for(st.b_done, st.n_bchunks);
+        if (pc > 0) gemm_wait_for(sync[s - 1].items_done, sync[s - 1].n_items);  // same C elements
+
         const T beta_eff = pc == 0 ? beta : T(1);
-        int64_t j_lo, j_hi;  // this thread's columns inside the block, whole panels
-        split_range(nc, NR, tcol, tn, j_lo, j_hi);
-        for (int64_t ic = m_lo; ic < m_hi; ic += MC) {
-          const int64_t mc = std::min(MC, m_hi - ic);
-          pack_a<T, MR>(mc, kc, a + ic * rs_a + pc * cs_a, rs_a, cs_a, alpha, apack);
+        auto run_item = [&](int64_t item) {
+          const int64_t ic = item / n_chunks * MC, mc = std::min(MC, M - ic);
+          const int64_t j_lo = item % n_chunks * JP * NR, j_hi = std::min(nc, j_lo + JP * NR);
+          if (a_step != s || a_ic != ic) {
+            pack_a<T, MR>(mc, kc, a + ic * rs_a + pc * cs_a, rs_a, cs_a, alpha, apack);
+            a_step = s, a_ic = ic;
+          }
           for (int64_t jr = j_lo; jr < j_hi; jr += NR) {
             const int64_t nr = std::min(NR, nc - jr);
-            const T* bp = bpack + (jr / NR) * NR * kc;
+            const T* bp = bp_s + (jr / NR) * NR * kc;
             for (int64_t ir = 0; ir < mc; ir += MR) {
               const int64_t mr = std::min(MR, mc - ir);
               const T* ap = apack + (ir / MR) * MR * kc;
@@ -421,24 +507,28 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, T alpha, const T* a, int64_t 
               }
             }
           }
-        }
-#ifdef _OPENMP
-        if (nth > 1) {
-#pragma omp barrier
-        }
-#endif
+          gemm_count_done(st.items_done, st.n_items);
+        };
+        GemmWorkRange* share = ranges + s * P;
+        int64_t item = 0;
+        if (tid < P)
+          while (share[tid].take_front(item)) run_item(item);
+        for (int v = 1; v < P; ++v)  // then help the others, from the back of their shares
+          while (share[(tid + v) % P].take_back(item)) run_item(item);
       }
     }
+    // Leave together: OpenMP's join barrier spins (GOMP_SPINCOUNT), which would take the core
+    // from a team mate that is still working; this wait sleeps instead.
+    gemm_count_done(arrived->items_done, team);
+    if (tid == 0) gemm_wait_for(arrived->items_done, team);
   };
 
 #ifdef _OPENMP
-  if (nthreads > 1) {
-#pragma omp parallel num_threads(nthreads)
+  if (P > 1) {
+#pragma omp parallel num_threads(P)
     body(omp_get_thread_num(), omp_get_num_threads());
     return;
   }
-#else
-  (void)nthreads;
 #endif
   body(0, 1);
 }
