@@ -18,7 +18,7 @@
 # building what it needs, and add <name> to SUITES.
 set -euo pipefail
 
-SUITES=(gemm)
+SUITES=(gemm ops)
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "${SCRIPT_DIR}/.." && pwd)"
 BUILD_DIR="${BUILD_DIR:-${ROOT}/build-bench}"
@@ -55,6 +55,23 @@ suite_gemm() {
   PACKD_CMD=(env OMP_NUM_THREADS="${THREADS}" "${BUILD_DIR}/benchmarks/bench_gemm")
   PEER_CMD=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_NUM_THREADS="${THREADS}"
             OPENBLAS_NUM_THREADS="${THREADS}" "${BUILD_DIR}/benchmarks/bench_gemm_openblas")
+}
+
+suite_ops() {
+  # packd: bench_ops (every benchmarks/bench_ops_*.cpp); peer: PyTorch on the same cases
+  # (benchmarks/peers/torch_*.py). Run PyTorch at its best: 2 threads, the OPENBLAS_* overrides
+  # removed, and glibc malloc kept from returning memory to the kernel between iterations.
+  mkdir -p "${BUILD_DIR}"
+  build_targets bench_ops
+  PEER_NAME="PyTorch"
+  PACKD_CMD=(env OMP_NUM_THREADS="${THREADS}" "${BUILD_DIR}/benchmarks/bench_ops")
+  PEER_CMD=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_NUM_THREADS="${THREADS}" MALLOC_MMAP_MAX_=0
+            MALLOC_TRIM_THRESHOLD_=100000000000 /usr/bin/python3 "${SCRIPT_DIR}/peers/torch_bench.py")
+  mapfile -t CASES < <("${PACKD_CMD[@]}" --benchmark_list_tests=true 2>/dev/null | sed 's|/.*||' | sort -u)
+  [[ ${#CASES[@]} -gt 0 ]] || { echo "bench_ops lists no cases" >&2; exit 1; }
+  if [[ -n "${CASE_FILTER:-}" ]]; then
+    mapfile -t CASES < <(printf '%s\n' "${CASES[@]}" | grep -E "${CASE_FILTER}")
+  fi
 }
 
 # ---- driver --------------------------------------------------------------------------------------

@@ -3,12 +3,9 @@
 
 Run with Debian's interpreter (the one that has torch):
     /usr/bin/python3 tests/reference/make_core_fixtures.py
-It writes tests/reference/fixtures/core_<family>.safetensors. For each case NAME it stores
-NAME.in0, NAME.in1, ... (float32 inputs, contiguous), NAME.out (the op's output), NAME.gout (a
-random upstream gradient) and NAME.gin0, ... (the gradients of the inputs after
-out.backward(gout)), where an input is differentiable. The C++ tests (tests/ops/test_*.cpp)
-apply the same op, including the same view transforms of the inputs, which are written here
-next to each case as `view=`.
+It writes tests/reference/fixtures/core_<family>.safetensors in the layout fixture_family.py
+describes. The C++ tests (tests/ops/test_*.cpp, tests/core/test_tensor.cpp) apply the same ops,
+with the same view transforms of the inputs (`views=` here).
 """
 import os
 import sys
@@ -16,57 +13,15 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import safetensors_io  # noqa: E402
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
+from fixture_family import OUT, Family, away_from_zero, positive, randn  # noqa: E402
+
+SCRIPT = "tests/reference/make_core_fixtures.py"
 torch.manual_seed(20261129)
 
 
-def randn(*shape):
-    return torch.randn(tuple(shape), dtype=torch.float32)
-
-
-def away_from_zero(*shape):
-    """Values with |x| in [0.3, 1.5], so kinks (relu, abs) and poles (div, log) stay far away."""
-    sign = torch.where(torch.rand(*shape) < 0.5, -1.0, 1.0)
-    return sign * (0.3 + 1.2 * torch.rand(*shape))
-
-
-def positive(*shape):
-    return 0.3 + 1.7 * torch.rand(*shape)
-
-
-class Family:
-    def __init__(self, name):
-        self.name, self.tensors = name, {}
-
-    def case(self, name, fn, inputs, differentiable=None, views=None):
-        """fn(*viewed_inputs) -> output. views[i] maps stored input i to what the op sees."""
-        differentiable = differentiable if differentiable is not None else [True] * len(inputs)
-        leaves = []
-        for i, x in enumerate(inputs):
-            x = x.clone().requires_grad_(differentiable[i] and x.is_floating_point())
-            self.tensors[f"{name}.in{i}"] = x.detach().numpy()
-            leaves.append(x)
-        seen = [views[i](x) if views and views[i] else x for i, x in enumerate(leaves)]
-        out = fn(*seen)
-        self.tensors[f"{name}.out"] = out.detach().numpy()
-        if out.is_floating_point() and out.requires_grad:
-            gout = randn(*out.shape)
-            out.backward(gout)
-            self.tensors[f"{name}.gout"] = gout.numpy()
-            for i, x in enumerate(leaves):
-                if x.requires_grad:
-                    self.tensors[f"{name}.gin{i}"] = x.grad.numpy()
-
-    def save(self):
-        os.makedirs(OUT, exist_ok=True)
-        safetensors_io.save(os.path.join(OUT, f"core_{self.name}.safetensors"), self.tensors,
-                            {"generator": "tests/reference/make_core_fixtures.py", "torch": torch.__version__})
-
-
 def elementwise():
-    f = Family("elementwise")
+    f = Family("core_elementwise", SCRIPT)
     f.case("add_bcast", torch.add, [randn(4, 1, 3), randn(5, 1)])
     f.case("sub_bcast", torch.sub, [randn(3, 4), randn(4)])
     f.case("mul_bcast", torch.mul, [randn(2, 3, 4), randn(3, 1)])
@@ -97,7 +52,7 @@ def elementwise():
 
 
 def reduce():
-    f = Family("reduce")
+    f = Family("core_reduce", SCRIPT)
     f.case("sum_all", torch.sum, [randn(3, 4, 5)])
     f.case("sum_dim1", lambda x: torch.sum(x, 1), [randn(3, 4, 5)])
     f.case("sum_dims02_keep", lambda x: torch.sum(x, (0, 2), keepdim=True), [randn(3, 4, 5)])
@@ -117,7 +72,7 @@ def reduce():
 
 
 def linalg():
-    f = Family("linalg")
+    f = Family("core_linalg", SCRIPT)
     f.case("mm", torch.mm, [randn(5, 7), randn(7, 3)])
     f.case("mm_transposed", torch.mm, [randn(7, 5), randn(3, 7)], views=[lambda a: a.t(), lambda b: b.t()])
     f.case("bmm", torch.bmm, [randn(2, 4, 5), randn(2, 5, 3)])
@@ -131,7 +86,7 @@ def linalg():
 
 
 def views():
-    f = Family("views")
+    f = Family("core_views", SCRIPT)
     # each case multiplies by a fixed ramp after the view, so the gradient shows where elements went
     ramp = lambda t: t * torch.arange(t.numel(), dtype=torch.float32).reshape(t.shape)
     f.case("reshape", lambda x: ramp(x.reshape(4, -1)), [randn(2, 3, 4)])

@@ -64,7 +64,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <mutex>
 #include <new>
+#include <thread>
 #include <type_traits>
 #include <utility>
 
@@ -419,6 +421,83 @@ inline void gemm_wait_for(const std::atomic<int32_t>& c, int32_t target) {
     c.wait(v, std::memory_order_acquire);
 }
 
+// ---- the worker pool -------------------------------------------------------------------------------
+// Threaded calls run on a small pool of persistent std::threads rather than an OpenMP parallel
+// region: entering and leaving a region are two full rendezvous of the team in libgomp, each a
+// spin-wait (GOMP_SPINCOUNT) for threads the OS may have descheduled, which cost several ms per
+// call on a busy machine. Here nobody waits for a thread to show up: the caller is thread 0 and
+// starts working at once; workers join while the job is open, and a worker that joins late (or
+// never) just finds less work left (shares it never claims are stolen). Idle workers spin briefly,
+// then sleep on a futex (std::atomic::wait). One job at a time; a concurrent caller runs alone.
+class GemmPool {
+ public:
+  static GemmPool& instance() {
+    static GemmPool* pool = new GemmPool;  // never destroyed: workers sleep through process exit
+    return *pool;
+  }
+
+  // Run body(tid) for tid 0 (here) and for tids 1.. up to P-1 on workers that join in time.
+  // Returns after every joined worker has finished; false (nothing run) if the pool is busy.
+  template <class Body>
+  bool run(int P, Body& body) {
+    std::unique_lock<std::mutex> lock(mtx_, std::try_to_lock);
+    if (!lock.owns_lock()) return false;
+    for (; workers_ < P - 1; ++workers_) std::thread([this] { worker_loop(); }).detach();
+    const uint32_t g = gen_.load(std::memory_order_relaxed) + 1;
+    fn_ = [](void* ctx, int tid) { (*static_cast<Body*>(ctx))(tid); };
+    ctx_ = &body;
+    done_.store(0, std::memory_order_relaxed);
+    size_.store(P, std::memory_order_relaxed);
+    tickets_.store(uint64_t(g) << 32 | 1, std::memory_order_release);  // next tid 1, up to P-1
+    gen_.store(g, std::memory_order_release);
+    gen_.notify_all();
+    body(0);
+    // Close the job; wait for the workers that took a ticket.
+    uint64_t w = tickets_.load(std::memory_order_acquire);
+    while (!tickets_.compare_exchange_weak(w, uint64_t(g) << 32 | uint32_t(P), std::memory_order_acq_rel)) {
+    }
+    const auto joined = static_cast<int32_t>(std::min<uint32_t>(static_cast<uint32_t>(w), uint32_t(P)) - 1);
+    gemm_wait_for(done_, joined);
+    return true;
+  }
+
+ private:
+  GemmPool() = default;
+
+  void worker_loop() {
+    uint32_t seen = gen_.load(std::memory_order_acquire);
+    for (;;) {
+      for (int i = 0; i < 2048 && gen_.load(std::memory_order_acquire) == seen; ++i) {
+#if PACKD_GEMM_HAVE_X86
+        _mm_pause();
+#endif
+      }
+      gen_.wait(seen, std::memory_order_acquire);
+      seen = gen_.load(std::memory_order_acquire);
+      // Take a ticket of job `seen`, unless it is closed or a newer job has replaced it.
+      uint64_t w = tickets_.load(std::memory_order_acquire);
+      while (static_cast<uint32_t>(w >> 32) == seen &&
+             static_cast<int>(static_cast<uint32_t>(w)) < size_.load(std::memory_order_relaxed)) {
+        if (tickets_.compare_exchange_weak(w, w + 1, std::memory_order_acq_rel)) {
+          fn_(ctx_, static_cast<int>(static_cast<uint32_t>(w)));
+          done_.fetch_add(1, std::memory_order_acq_rel);
+          done_.notify_all();
+          break;
+        }
+      }
+    }
+  }
+
+  std::mutex mtx_;  // held by the caller for the whole job
+  int workers_ = 0;
+  alignas(64) std::atomic<uint32_t> gen_{0};      // job generation: bumped to wake the workers
+  alignas(64) std::atomic<uint64_t> tickets_{0};  // generation << 32 | next tid to hand out
+  std::atomic<int> size_{0};                      // tids of the current job: 0 .. size_-1
+  alignas(64) std::atomic<int32_t> done_{0};      // workers of the current job that finished
+  void (*fn_)(void*, int) = nullptr;              // the job; written only while no worker runs one
+  void* ctx_ = nullptr;
+};
+
 // ---- the blocked driver -------------------------------------------------------------------------------
 // Runs the five loops for one (type, ISA). C must already be oriented so that its unit-stride
 // direction (if any) is rs_c. alpha != 0 and K > 0 here.
@@ -437,11 +516,10 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, T alpha, const T* a, int64_t 
 
   // The shared B buffers and the step counters belong to the calling thread; the team only uses them.
   T* bpack = static_cast<T*>(pack_buffer_b().get(sizeof(T) * static_cast<std::size_t>(nbuf * KC * NC)));
-  const std::size_t sync_bytes = sizeof(GemmStepSync) * static_cast<std::size_t>(steps + 1) +
+  const std::size_t sync_bytes = sizeof(GemmStepSync) * static_cast<std::size_t>(steps) +
                                  sizeof(GemmWorkRange) * static_cast<std::size_t>(steps * P);
   auto* sync = static_cast<GemmStepSync*>(pack_buffer_sync().get(sync_bytes));
-  auto* arrived = new (sync + steps) GemmStepSync;  // items_done counts threads done with the call
-  auto* ranges = reinterpret_cast<GemmWorkRange*>(sync + steps + 1);
+  auto* ranges = reinterpret_cast<GemmWorkRange*>(sync + steps);
   for (int64_t jc = 0, s = 0; jc < N; jc += NC) {
     const int64_t npan = (std::min(NC, N - jc) + NR - 1) / NR;
     const int64_t n_items = n_ic * ((npan + JP - 1) / JP);
@@ -455,7 +533,7 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, T alpha, const T* a, int64_t 
     }
   }
 
-  auto body = [&](int tid, int team) {
+  auto body = [&](int tid) {
     const std::size_t abytes = sizeof(T) * static_cast<std::size_t>(std::min(MC, (M + MR - 1) / MR * MR) * KC);
     T* apack = static_cast<T*>(pack_buffer_a().get(abytes));
     int64_t a_step = -1, a_ic = -1;  // the A block apack holds
@@ -517,20 +595,10 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, T alpha, const T* a, int64_t 
           while (share[(tid + v) % P].take_back(item)) run_item(item);
       }
     }
-    // Leave together: OpenMP's join barrier spins (GOMP_SPINCOUNT), which would take the core
-    // from a team mate that is still working; this wait sleeps instead.
-    gemm_count_done(arrived->items_done, team);
-    if (tid == 0) gemm_wait_for(arrived->items_done, team);
   };
 
-#ifdef _OPENMP
-  if (P > 1) {
-#pragma omp parallel num_threads(P)
-    body(omp_get_thread_num(), omp_get_num_threads());
-    return;
-  }
-#endif
-  body(0, 1);
+  if (P > 1 && GemmPool::instance().run(P, body)) return;
+  body(0);  // one thread, or the pool is busy with another caller's gemm: thread 0 takes every share
 }
 
 template <class T>
