@@ -1,6 +1,16 @@
 #pragma once
 // All tensor ops: elementwise with broadcasting, reductions, matrix products.
+#include "packd/ops/conv.hpp"
+#include "packd/ops/distance.hpp"
 #include "packd/ops/elementwise.hpp"
+#include "packd/ops/filter.hpp"
+#include "packd/ops/grid_sample.hpp"
 #include "packd/ops/linalg.hpp"
+#include "packd/ops/linear.hpp"
+#include "packd/ops/norm.hpp"
+#include "packd/ops/pool.hpp"
 #include "packd/ops/reduce.hpp"
+#include "packd/ops/resize.hpp"
+#include "packd/ops/shape_ops.hpp"
+#include "packd/ops/softmax.hpp"
 #include "packd/tensor.hpp"

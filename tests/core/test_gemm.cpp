@@ -1,11 +1,12 @@
 // packd::cpu::gemm / gemm_batched against a naive triple loop, for every ISA path this CPU can run,
-// with 1 and 2 OpenMP threads. Tolerance: |C - ref| <= tol * (|alpha| sum_k |a||b| + |beta||c|) + tiny.
+// with 1, 2 and 3 threads, and from concurrent callers. Tolerance: |C - ref| <= tol * (|alpha| sum_k |a||b| + |beta||c|) + tiny.
 #include <catch2/catch.hpp>
 
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <random>
+#include <thread>
 #include <vector>
 
 #ifdef _OPENMP
@@ -184,6 +185,54 @@ TEMPLATE_TEST_CASE("gemm: larger than one cache block with 1 and 2 threads", "[g
       check_gemm<TestType>(2000, 1, 300, TestType(1), TestType(1), Layout::row, Layout::col, Layout::row, 12);
     }
   }
+}
+
+TEMPLATE_TEST_CASE("gemm: more threads than cores (work stealing between shares)", "[gemm][large]", float, double) {
+  ThreadGuard tg(3);
+  check_gemm<TestType>(700, 389, 1000, TestType(1), TestType(0.5), Layout::row, Layout::col, Layout::row, 21);
+  check_gemm<TestType>(65, 3100, 800, TestType(-1), TestType(0), Layout::col, Layout::row, Layout::general, 22);
+}
+
+// Each C element is computed the same way whichever thread does it, so any team size and any
+// interleaving of callers must reproduce the single-threaded result bit for bit.
+TEMPLATE_TEST_CASE("gemm: concurrent callers and callers inside a parallel region", "[gemm][large]", float, double) {
+  using T = TestType;
+  const int64_t M = 300, N = 700, K = 900;
+  std::mt19937 gen(31);
+  const Mat<T> A = make<T>(M, K, Layout::row, gen), B = make<T>(K, N, Layout::row, gen);
+  std::vector<T> ref(size_t(M * N));
+  {
+    ThreadGuard tg(1);
+    packd::cpu::gemm<T>(M, N, K, T(1), A.ptr(), A.rs, A.cs, B.ptr(), B.rs, B.cs, T(0), ref.data(), N, 1);
+  }
+  ThreadGuard tg(2);
+  constexpr int kCallers = 3, kCalls = 4;
+  std::vector<std::vector<T>> out(kCallers, std::vector<T>(size_t(M * N)));
+  std::vector<int> same(kCallers, 1);
+  std::vector<std::thread> callers;
+  for (int t = 0; t < kCallers; ++t)
+    callers.emplace_back([&, t] {
+      for (int r = 0; r < kCalls; ++r) {
+        std::fill(out[size_t(t)].begin(), out[size_t(t)].end(), T(-7));
+        packd::cpu::gemm<T>(M, N, K, T(1), A.ptr(), A.rs, A.cs, B.ptr(), B.rs, B.cs, T(0), out[size_t(t)].data(), N,
+                            1);
+        if (out[size_t(t)] != ref) same[size_t(t)] = 0;
+      }
+    });
+  for (auto& th : callers) th.join();
+  for (int t = 0; t < kCallers; ++t) REQUIRE(same[size_t(t)] == 1);
+#ifdef _OPENMP
+  std::vector<int> same_omp(2, 1);
+#pragma omp parallel num_threads(2)
+  {
+    const int t = omp_get_thread_num();
+    std::vector<T> c(size_t(M * N), T(-7));
+    packd::cpu::gemm<T>(M, N, K, T(1), A.ptr(), A.rs, A.cs, B.ptr(), B.rs, B.cs, T(0), c.data(), N, 1);
+    if (c != ref) same_omp[size_t(t)] = 0;
+  }
+  REQUIRE(same_omp[0] == 1);
+  REQUIRE(same_omp[1] == 1);
+#endif
 }
 
 TEMPLATE_TEST_CASE("gemm: K == 0 and empty sizes", "[gemm]", float, double) {

@@ -82,6 +82,19 @@ std::string mismatch(const Tensor<T>& actual, const Tensor<U>& expected, double 
   return os.str();
 }
 
+// A fixture case's inputs NAME.in0.. as T, requiring grad where the case stores a gradient.
+template <FloatScalar T>
+std::vector<Tensor<T>> fixture_inputs(const std::string& family, const std::string& name) {
+  const io::SafetensorsFile& fx = fixture(family);
+  std::vector<Tensor<T>> in;
+  for (int i = 0; fx.contains(name + ".in" + std::to_string(i)); ++i) {
+    Tensor<T> x = fx.get<T>(name + ".in" + std::to_string(i));
+    if (fx.contains(name + ".gin" + std::to_string(i))) x.requires_grad_();
+    in.push_back(x);
+  }
+  return in;
+}
+
 // PyTorch parity for one fixture case (tests/reference/make_core_fixtures.py): loads NAME.in0..,
 // marks the inputs that have a stored gradient as requiring grad, runs fn(inputs) and compares
 // the output with NAME.out and, after backward(NAME.gout), each input gradient with NAME.ginI.
@@ -89,12 +102,7 @@ template <class F>
 void check_against_torch(const std::string& family, const std::string& name, F fn, double rtol = 1e-5,
                          double atol = 1e-6) {
   const io::SafetensorsFile& fx = fixture(family);
-  std::vector<Tensor<float>> in;
-  for (int i = 0; fx.contains(name + ".in" + std::to_string(i)); ++i) {
-    Tensor<float> x = fx.get<float>(name + ".in" + std::to_string(i));
-    if (fx.contains(name + ".gin" + std::to_string(i))) x.requires_grad_();
-    in.push_back(x);
-  }
+  std::vector<Tensor<float>> in = fixture_inputs<float>(family, name);
   INFO("fixture " << family << ":" << name);
   REQUIRE(!in.empty());
   auto out = fn(in);
@@ -113,18 +121,6 @@ void check_against_torch(const std::string& family, const std::string& name, F f
   }
 }
 
-// Float64 copies of fixture inputs as leaves that require grad, for gradcheck on the same cases.
-inline std::vector<Tensor<double>> double_inputs(const std::string& family, const std::string& name) {
-  const io::SafetensorsFile& fx = fixture(family);
-  std::vector<Tensor<double>> in;
-  for (int i = 0; fx.contains(name + ".in" + std::to_string(i)); ++i) {
-    Tensor<double> x = fx.get<double>(name + ".in" + std::to_string(i));
-    if (fx.contains(name + ".gin" + std::to_string(i))) x.requires_grad_();
-    in.push_back(x);
-  }
-  return in;
-}
-
 // Both checks on one fixture case: float32 parity with PyTorch, then a float64 gradcheck of the
 // same function on the same inputs (when the case has a differentiable input).
 template <class F>
@@ -132,7 +128,7 @@ void check_op(const std::string& family, const std::string& name, F fn, double r
   check_against_torch(family, name, fn, rtol, atol);
   using Out = typename decltype(fn(std::declval<const std::vector<Tensor<double>>&>()))::value_type;
   if constexpr (FloatScalar<Out>) {  // index-valued ops (argmax) have no gradient
-    std::vector<Tensor<double>> in = double_inputs(family, name);
+    std::vector<Tensor<double>> in = fixture_inputs<double>(family, name);
     bool any = false;
     for (const auto& x : in) any = any || x.requires_grad();
     if (!any) return;

@@ -25,8 +25,11 @@ template <FloatScalar T>
 std::vector<Tensor<T>> AccumulateGrad<T>::backward(const Tensor<T>& grad) {
   AutogradMeta<T>& meta = ensure_autograd_meta(leaf_);
   if (!meta.grad) {
-    // A fresh contiguous copy: the incoming gradient may be a broadcast view or alias other data.
-    meta.grad = grad.clone().impl_ptr();
+    // Keep the incoming buffer when nothing else can see it (as PyTorch does); otherwise a fresh
+    // contiguous copy, since it may be a broadcast view or alias other data.
+    const bool sole_owner = grad.is_contiguous() && grad.impl_ptr().use_count() == 1 && grad.storage().use_count() == 1 &&
+                            grad.offset() == 0 && !grad.impl().autograd;
+    meta.grad = sole_owner ? grad.impl_ptr() : grad.clone().impl_ptr();
   } else {
     Tensor<T> acc(meta.grad);
     add_(acc, grad, T(1));

@@ -342,3 +342,7 @@ Tensor<T>& div_(Tensor<T>& self, const Tensor<T>& other) {
 }
 
 }  // namespace packd
+
+// Completes the Tensor class (autograd methods, the other core ops) for a TU that includes only
+// this header: see packd/tensor.hpp.
+#include "packd/tensor.hpp"

@@ -131,3 +131,7 @@ Tensor<T> randint(int64_t low, int64_t high, const Shape& shape, Generator& gen,
 }
 
 }  // namespace packd
+
+// Completes the Tensor class (autograd methods, the other core ops) for a TU that includes only
+// this header: see packd/tensor.hpp.
+#include "packd/tensor.hpp"

@@ -202,3 +202,7 @@ Tensor<T> sum_to(const Tensor<T>& x, const Shape& shape) {
 }
 
 }  // namespace packd
+
+// Completes the Tensor class (autograd methods, the other core ops) for a TU that includes only
+// this header: see packd/tensor.hpp.
+#include "packd/tensor.hpp"

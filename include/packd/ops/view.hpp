@@ -368,3 +368,7 @@ Tensor<T> Tensor<T>::to(Device target) const {
 }
 
 }  // namespace packd
+
+// Completes the Tensor class (autograd methods, the other core ops) for a TU that includes only
+// this header: see packd/tensor.hpp.
+#include "packd/tensor.hpp"

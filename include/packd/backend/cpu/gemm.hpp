@@ -37,16 +37,20 @@
 // (forcing an ISA the CPU lacks is the user's responsibility; 'generic' also compiles out all
 // AVX code). Tests can switch at run time with detail::set_gemm_isa().
 //
-// Threads: one OpenMP parallel region per call, omp_get_max_threads() threads (1 when already
-// inside a parallel region, or when M*N*K is too small to pay for waking threads). The work is
-// shared out dynamically, so that a thread the OS deschedules (the cores are busy with other work)
-// does not hold up the others; a running thread simply takes more of the work:
-//   - Each (jc, pc) step is a "step" s. Its B block is packed in a few chunks of NR panels that
-//     the threads claim from a per-step atomic counter; a second counter counts packed chunks.
+// Threads: omp_get_max_threads() of them (so OMP_NUM_THREADS / omp_set_num_threads() apply; 1
+// when called inside an OpenMP parallel region, when built without OpenMP, or when M*N*K is too
+// small to pay for waking threads). The caller is thread 0 and the others come from a small pool of
+// persistent worker threads (GemmPool below), not from an OpenMP parallel region: entering and
+// leaving a region are rendezvous of the whole team that libgomp waits for by spinning, which costs
+// milliseconds per call when another process holds a core. The work is shared out dynamically, so
+// a thread the OS deschedules (or a worker that wakes late) does not hold up the others; a running
+// thread simply takes more of the work:
+//   - Each (jc, pc) iteration is a "step" s. Its B block is packed in a few chunks of NR panels
+//     that the threads claim from a per-step atomic counter; a second counter counts packed chunks.
 //   - The C block of a step is cut into work items, one per (MC row block, JP panels of NR
 //     columns), numbered row block by row block. Each thread starts with a contiguous share of the
 //     items and takes them from its front; once it is empty it steals from the back of the other
-//     threads' shares (claims are one compare-exchange on a [lo, hi) word). Front and back keep a
+//     threads' shares (a claim is one compare-exchange on a [lo, hi) word). Front and back keep a
 //     thread on the same row block, so it repacks its A block (per thread, alpha folded in) only
 //     when the row block or the step changes. A third counter counts finished items.
 //   - Packed B is double-buffered (step s uses buffer s % 2), so there is no barrier: before
@@ -54,11 +58,14 @@
 //     normally long done), and before computing it waits until step s's B is packed and, when
 //     pc > 0, step s-1's items are finished (they update the same C elements). A thread that
 //     finishes a step early packs B for the next one meanwhile.
-//   - Waiting spins for a few microseconds, then sleeps (std::atomic::wait, a futex on Linux)
-//     until the last count arrives: a spinning waiter would take the core that the thread it
-//     waits for needs. The counters of all steps are set up before the parallel region, so no
-//     counter is ever reset while a thread might still read it.
-// Packing buffers and counters are thread_local and only grow, so a steady state allocates nothing.
+//   - Every wait spins for a few microseconds, then sleeps (std::atomic::wait, a futex on Linux)
+//     until the awaited count completes: a spinning waiter would take the core that the thread it
+//     waits for needs. The counters of all steps are set up before the work starts, so no counter
+//     is ever reset while a thread might still read it.
+//   - The call returns once thread 0 has run out of work and every worker that joined has finished.
+// Since each C element is always computed in the same order, results do not depend on the number
+// of threads or on who did which item. Packing buffers and counters are thread_local and only
+// grow, so a steady state allocates nothing.
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
@@ -347,8 +354,8 @@ inline void scale_c(int64_t M, int64_t N, T beta, T* c, int64_t rs_c, int64_t cs
     }
 }
 
-// Threads for an M x N x K problem: one unless there is enough work per thread to amortise the
-// fork/join and barriers (~tens of microseconds), never more than omp_get_max_threads().
+// Threads for an M x N x K problem: one unless there is enough work per thread to amortise waking
+// the workers and the synchronisation (~tens of microseconds), never more than omp_get_max_threads().
 inline int gemm_threads(int64_t M, int64_t N, int64_t K) {
 #ifdef _OPENMP
   if (omp_in_parallel()) return 1;

@@ -1,0 +1,259 @@
+#pragma once
+// CPU kernels for the separable Gaussian blur (ops/filter.hpp), plus the small run-time ISA
+// dispatch that the distance, resize and filter kernels share.
+//
+// ISA dispatch: packd is compiled for baseline x86-64, so hot loops are written as plain loops
+// and run through simd_run(f), which calls f inside a copy compiled for AVX-512 or AVX2 (GCC's
+// target + flatten attributes inline f and everything it calls into that copy, where the
+// auto-vectoriser uses the wide registers). OpenMP regions stay outside f: an outlined parallel
+// body would not inherit the target.
+//
+// Blur: y = B_w(B_h(x)) over the last two dimensions of contiguous (P, H, W) planes. Each 1-D pass
+// is a banded matrix A (n x n) whose row i holds the taps w_t at column pad(i + t), t in [-r, r],
+// with taps that land on the same column added together (`BandOp`). The column pass (along H)
+// runs row-wise: out row i = sum_s A[i][s] * in row s, whole rows at a time (vectorised over W).
+// The row pass (along W) copies each row into a padded buffer and correlates with the taps. The
+// backward is the adjoint A^T of each pass, in reverse order: the column pass uses A's transpose
+// lists; the row pass correlates the zero-padded gradient row (2r wider) and folds the padded
+// positions back through pad().
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include "packd/backend/cpu/loop.hpp"
+#include "packd/core/error.hpp"
+
+namespace packd::cpu {
+
+// ---- ISA dispatch ---------------------------------------------------------------------------------
+enum class SimdIsa { generic, avx2, avx512 };
+
+inline SimdIsa simd_isa() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  static const SimdIsa isa = [] {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma"))
+      return SimdIsa::avx512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return SimdIsa::avx2;
+    return SimdIsa::generic;
+  }();
+  return isa;
+#else
+  return SimdIsa::generic;
+#endif
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+template <class F>
+__attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,prefer-vector-width=512"), flatten)) inline void
+simd_run_avx512(const F& f) {
+  f();
+}
+template <class F>
+__attribute__((target("avx2,fma"), flatten)) inline void simd_run_avx2(const F& f) {
+  f();
+}
+#endif
+
+// Runs f() compiled for the widest vector ISA the CPU has.
+template <class F>
+inline void simd_run(const F& f) {
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+  switch (simd_isa()) {
+    case SimdIsa::avx512: simd_run_avx512(f); return;
+    case SimdIsa::avx2: simd_run_avx2(f); return;
+    case SimdIsa::generic: break;
+  }
+#endif
+  f();
+}
+
+// Runs body(a, b) over [0, items) with up to nt OpenMP threads that claim chunks from a shared
+// counter, so a thread the OS preempts (a loaded machine) holds up at most one chunk.
+template <class Body>
+void parallel_chunks(int64_t items, int nt, Body body) {
+  if (items <= 0) return;
+  nt = int(std::min<int64_t>(nt, items));
+  if (nt <= 1) return body(int64_t(0), items);
+  const int64_t chunk = std::max<int64_t>(1, items / (int64_t(nt) * 8));
+  std::atomic<int64_t> next{0};
+#pragma omp parallel num_threads(nt)
+  for (;;) {
+    const int64_t a = next.fetch_add(chunk, std::memory_order_relaxed);
+    if (a >= items) break;
+    body(a, std::min(items, a + chunk));
+  }
+}
+
+// ---- Gaussian blur --------------------------------------------------------------------------------
+
+// Index of padded position m (any integer) in [0, n): scipy's 'reflect' (half-sample symmetric,
+// edge repeated: ... c b a | a b c ... , periodic with period 2n) or, with edge_repeated = false,
+// PyTorch's 'reflect' (... c b | a b c ..., period 2n - 2; n == 1 maps everything to 0).
+inline int64_t blur_pad_index(int64_t m, int64_t n, bool edge_repeated) {
+  if (edge_repeated) {
+    const int64_t p = 2 * n;
+    int64_t q = m % p;
+    if (q < 0) q += p;
+    return q < n ? q : p - 1 - q;
+  }
+  if (n == 1) return 0;
+  const int64_t p = 2 * n - 2;
+  int64_t q = m % p;
+  if (q < 0) q += p;
+  return q < n ? q : p - q;
+}
+
+// One 1-D pass as a sparse n x n matrix: row i lists (column, weight) pairs.
+template <class T>
+struct BandOp {
+  std::vector<int64_t> start;  // row i's entries are [start[i], start[i + 1])
+  std::vector<int64_t> col;
+  std::vector<T> w;
+};
+
+// A for the pass (transpose = false) or A^T (transpose = true).
+template <class T>
+BandOp<T> make_band_op(int64_t n, const std::vector<T>& taps, bool edge_repeated, bool transpose) {
+  const int64_t r = int64_t(taps.size() / 2);
+  BandOp<T> a;
+  a.start.push_back(0);
+  std::vector<std::pair<int64_t, T>> lst;
+  for (int64_t i = 0; i < n; ++i) {
+    if (i - r >= 0 && i + r < n) {  // interior row: no padding, distinct columns
+      for (int64_t t = -r; t <= r; ++t) {
+        a.col.push_back(i + t);
+        a.w.push_back(taps[t + r]);
+      }
+    } else {  // near an edge: padded positions may land on one column several times
+      lst.clear();
+      for (int64_t t = -r; t <= r; ++t) {
+        const int64_t s = blur_pad_index(i + t, n, edge_repeated);
+        bool merged = false;
+        for (auto& e : lst)
+          if (e.first == s) {
+            e.second += taps[t + r];
+            merged = true;
+            break;
+          }
+        if (!merged) lst.emplace_back(s, taps[t + r]);
+      }
+      for (auto& e : lst) {
+        a.col.push_back(e.first);
+        a.w.push_back(e.second);
+      }
+    }
+    a.start.push_back(int64_t(a.col.size()));
+  }
+  if (!transpose) return a;
+  BandOp<T> at;  // CSR transpose by counting
+  at.start.assign(n + 1, 0);
+  for (int64_t c : a.col) ++at.start[c + 1];
+  for (int64_t i = 0; i < n; ++i) at.start[i + 1] += at.start[i];
+  at.col.resize(a.col.size());
+  at.w.resize(a.w.size());
+  std::vector<int64_t> fill(at.start.begin(), at.start.end() - 1);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t e = a.start[i]; e < a.start[i + 1]; ++e) {
+      const int64_t k = fill[a.col[e]]++;
+      at.col[k] = i;
+      at.w[k] = a.w[e];
+    }
+  return at;
+}
+
+// out[j] = sum_t taps[t] * buf[j + t], j in [0, len) (buf holds len + 2r values). Vectorised over j.
+template <class T>
+inline void blur_correlate(const T* buf, T* out, int64_t len, const T* taps, int64_t ntaps) {
+  for (int64_t j = 0; j < len; ++j) out[j] = taps[0] * buf[j];
+  for (int64_t t = 1; t < ntaps; ++t) {
+    const T wt = taps[t];
+    const T* b = buf + t;
+    for (int64_t j = 0; j < len; ++j) out[j] += wt * b[j];
+  }
+}
+
+// Column pass over planes of (H, W): out row i = sum over op's row i of w * in row col.
+template <class T>
+void blur_columns(const T* in, T* out, int64_t planes, int64_t H, int64_t W, const BandOp<T>& op) {
+  const int64_t items = planes * H;
+  const int64_t per_item = (op.col.size() / std::max<int64_t>(H, 1) + 1) * W;
+  const int nt = threads_for(items * per_item);
+  auto run = [&](int64_t i0, int64_t i1) {
+    simd_run([&] {
+      for (int64_t it = i0; it < i1; ++it) {
+        const int64_t p = it / H, i = it % H;
+        const T* src = in + p * H * W;
+        T* dst = out + p * H * W + i * W;
+        const int64_t e0 = op.start[i], e1 = op.start[i + 1];
+        {
+          const T* s = src + op.col[e0] * W;
+          const T wt = op.w[e0];
+          for (int64_t j = 0; j < W; ++j) dst[j] = wt * s[j];
+        }
+        for (int64_t e = e0 + 1; e < e1; ++e) {
+          const T* s = src + op.col[e] * W;
+          const T wt = op.w[e];
+          for (int64_t j = 0; j < W; ++j) dst[j] += wt * s[j];
+        }
+      }
+    });
+  };
+  parallel_chunks(items, nt, run);
+}
+
+// Row pass (adjoint = false): out row = correlate(pad(in row)). Adjoint: correlate the zero-padded
+// gradient row into 2r extra positions and fold them back through pad().
+template <class T>
+void blur_rows(const T* in, T* out, int64_t rows, int64_t W, const std::vector<T>& taps, bool edge_repeated,
+               bool adjoint) {
+  const int64_t ntaps = int64_t(taps.size()), r = ntaps / 2;
+  std::vector<int64_t> pad(W + 2 * r);
+  for (int64_t m = 0; m < W + 2 * r; ++m) pad[m] = blur_pad_index(m - r, W, edge_repeated);
+  const int nt = threads_for(rows * W * ntaps);
+  auto run = [&](int64_t r0, int64_t r1) {
+    std::vector<T> buf(W + 4 * r), tmp(W + 2 * r);
+    simd_run([&] {
+      for (int64_t row = r0; row < r1; ++row) {
+        const T* src = in + row * W;
+        T* dst = out + row * W;
+        if (!adjoint) {
+          for (int64_t m = 0; m < W + 2 * r; ++m) buf[m] = src[pad[m]];
+          blur_correlate(buf.data(), dst, W, taps.data(), ntaps);
+        } else {
+          for (int64_t m = 0; m < 2 * r; ++m) buf[m] = buf[W + 2 * r + m] = T(0);
+          for (int64_t j = 0; j < W; ++j) buf[2 * r + j] = src[j];
+          blur_correlate(buf.data(), tmp.data(), W + 2 * r, taps.data(), ntaps);  // taps are symmetric
+          for (int64_t j = 0; j < W; ++j) dst[j] = tmp[r + j];
+          for (int64_t m = 0; m < r; ++m) {
+            dst[pad[m]] += tmp[m];
+            dst[pad[W + r + m]] += tmp[W + r + m];
+          }
+        }
+      }
+    });
+  };
+  parallel_chunks(rows, nt, run);
+}
+
+// Blur (or its adjoint) of contiguous (planes, H, W) data into out (same layout); tmp is scratch
+// of the same size.
+template <class T>
+void gaussian_blur_kernel(const T* x, T* out, T* tmp, int64_t planes, int64_t H, int64_t W, const std::vector<T>& taps,
+                          bool edge_repeated, bool adjoint) {
+  if (planes * H * W == 0) return;
+  const BandOp<T> col_op = make_band_op<T>(H, taps, edge_repeated, adjoint);
+  if (!adjoint) {
+    blur_columns(x, tmp, planes, H, W, col_op);  // along H first, as scipy (axis 0, then axis 1)
+    blur_rows(tmp, out, planes * H, W, taps, edge_repeated, false);
+  } else {
+    blur_rows(x, tmp, planes * H, W, taps, edge_repeated, true);
+    blur_columns(tmp, out, planes, H, W, col_op);
+  }
+}
+
+}  // namespace packd::cpu

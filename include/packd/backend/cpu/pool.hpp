@@ -1,0 +1,159 @@
+#pragma once
+// CPU pooling kernels over contiguous (P, H, W) planes (P = N*C), parallel over planes.
+// Window geometry follows PyTorch's CPU kernels (aten/src/ATen/native/cpu/{MaxPoolKernel,
+// AvgPoolKernel,AdaptiveAvgPoolKernel}.cpp): max-pool indices are flat offsets h*W + w within the
+// input plane; NaN wins a max window; average windows are clipped to the padded input for the
+// divisor (count_include_pad) and to the input for the sum.
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "packd/backend/cpu/loop.hpp"
+#include "packd/core/dtype.hpp"
+
+namespace packd::cpu {
+
+struct Pool2dGeom {
+  int64_t H, W, OH, OW, kh, kw, sh, sw, ph, pw, dh, dw;
+};
+
+template <class Body>
+void for_planes(int64_t P, int64_t work, Body body) {
+  const int nt = std::min<int64_t>(threads_for(work), std::max<int64_t>(P, 1));
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t p = 0; p < P; ++p) body(p);
+}
+
+template <class T>
+void max_pool2d_fwd(T* y, int64_t* idx, const T* x, int64_t P, const Pool2dGeom& g) {
+  for_planes(P, P * g.OH * g.OW * g.kh * g.kw, [&](int64_t p) {
+    const T* xp = x + p * g.H * g.W;
+    T* yp = y + p * g.OH * g.OW;
+    int64_t* ip = idx + p * g.OH * g.OW;
+    for (int64_t oh = 0; oh < g.OH; ++oh) {
+      int64_t h0 = oh * g.sh - g.ph;
+      const int64_t h1 = std::min(h0 + (g.kh - 1) * g.dh + 1, g.H);
+      while (h0 < 0) h0 += g.dh;
+      for (int64_t ow = 0; ow < g.OW; ++ow) {
+        int64_t w0 = ow * g.sw - g.pw;
+        const int64_t w1 = std::min(w0 + (g.kw - 1) * g.dw + 1, g.W);
+        while (w0 < 0) w0 += g.dw;
+        int64_t best = h0 * g.W + w0;
+        T m = -std::numeric_limits<T>::infinity();
+        for (int64_t h = h0; h < h1; h += g.dh)
+          for (int64_t w = w0; w < w1; w += g.dw) {
+            const T v = xp[h * g.W + w];
+            if (v > m || std::isnan(v)) {
+              m = v;
+              best = h * g.W + w;
+            }
+          }
+        yp[oh * g.OW + ow] = m;
+        ip[oh * g.OW + ow] = best;
+      }
+    }
+  });
+}
+
+// gx (P, H, W) = 0, then gx[idx] += g per plane.
+template <class T>
+void max_pool2d_bwd(T* gx, const T* gy, const int64_t* idx, int64_t P, int64_t HW, int64_t OHW) {
+  for_planes(P, P * (HW + OHW), [&](int64_t p) {
+    T* gp = gx + p * HW;
+    std::fill(gp, gp + HW, T(0));
+    const T* g = gy + p * OHW;
+    const int64_t* ip = idx + p * OHW;
+    for (int64_t o = 0; o < OHW; ++o) gp[ip[o]] += g[o];
+  });
+}
+
+// The window of output (oh, ow): clipped bounds and the divisor.
+struct AvgWindow {
+  int64_t h0, h1, w0, w1, div;
+};
+inline AvgWindow avg_window(const Pool2dGeom& g, int64_t oh, int64_t ow, bool count_include_pad) {
+  int64_t h0 = oh * g.sh - g.ph, w0 = ow * g.sw - g.pw;
+  int64_t h1 = std::min(h0 + g.kh, g.H + g.ph), w1 = std::min(w0 + g.kw, g.W + g.pw);
+  const int64_t pool = (h1 - h0) * (w1 - w0);
+  h0 = std::max<int64_t>(h0, 0), w0 = std::max<int64_t>(w0, 0);
+  h1 = std::min(h1, g.H), w1 = std::min(w1, g.W);
+  return {h0, h1, w0, w1, count_include_pad ? pool : (h1 - h0) * (w1 - w0)};
+}
+
+template <class T>
+void avg_pool2d_fwd(T* y, const T* x, int64_t P, const Pool2dGeom& g, bool count_include_pad) {
+  for_planes(P, P * g.OH * g.OW * g.kh * g.kw, [&](int64_t p) {
+    const T* xp = x + p * g.H * g.W;
+    T* yp = y + p * g.OH * g.OW;
+    for (int64_t oh = 0; oh < g.OH; ++oh)
+      for (int64_t ow = 0; ow < g.OW; ++ow) {
+        const AvgWindow a = avg_window(g, oh, ow, count_include_pad);
+        acc_t<T> s = 0;
+        for (int64_t h = a.h0; h < a.h1; ++h)
+          for (int64_t w = a.w0; w < a.w1; ++w) s += xp[h * g.W + w];
+        yp[oh * g.OW + ow] = a.div > 0 ? T(s / acc_t<T>(a.div)) : T(0);
+      }
+  });
+}
+
+template <class T>
+void avg_pool2d_bwd(T* gx, const T* gy, int64_t P, const Pool2dGeom& g, bool count_include_pad) {
+  for_planes(P, P * (g.H * g.W + g.OH * g.OW * g.kh * g.kw), [&](int64_t p) {
+    T* gp = gx + p * g.H * g.W;
+    std::fill(gp, gp + g.H * g.W, T(0));
+    const T* yp = gy + p * g.OH * g.OW;
+    for (int64_t oh = 0; oh < g.OH; ++oh)
+      for (int64_t ow = 0; ow < g.OW; ++ow) {
+        const AvgWindow a = avg_window(g, oh, ow, count_include_pad);
+        if (a.div <= 0) continue;
+        const T v = yp[oh * g.OW + ow] / T(a.div);
+        for (int64_t h = a.h0; h < a.h1; ++h)
+          for (int64_t w = a.w0; w < a.w1; ++w) gp[h * g.W + w] += v;
+      }
+  });
+}
+
+// PyTorch's adaptive pooling bounds: [floor(o * I / O), ceil((o + 1) * I / O)).
+inline int64_t adaptive_start(int64_t o, int64_t O, int64_t I) { return (o * I) / O; }
+inline int64_t adaptive_end(int64_t o, int64_t O, int64_t I) { return ((o + 1) * I + O - 1) / O; }
+
+template <class T>
+void adaptive_avg_pool2d_fwd(T* y, const T* x, int64_t P, int64_t H, int64_t W, int64_t OH, int64_t OW) {
+  for_planes(P, P * H * W, [&](int64_t p) {
+    const T* xp = x + p * H * W;
+    T* yp = y + p * OH * OW;
+    for (int64_t oh = 0; oh < OH; ++oh) {
+      const int64_t h0 = adaptive_start(oh, OH, H), h1 = adaptive_end(oh, OH, H);
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        const int64_t w0 = adaptive_start(ow, OW, W), w1 = adaptive_end(ow, OW, W);
+        acc_t<T> s = 0;
+        for (int64_t h = h0; h < h1; ++h)
+          for (int64_t w = w0; w < w1; ++w) s += xp[h * W + w];
+        yp[oh * OW + ow] = T(s / acc_t<T>((h1 - h0) * (w1 - w0)));
+      }
+    }
+  });
+}
+
+template <class T>
+void adaptive_avg_pool2d_bwd(T* gx, const T* gy, int64_t P, int64_t H, int64_t W, int64_t OH, int64_t OW) {
+  for_planes(P, P * H * W, [&](int64_t p) {
+    T* gp = gx + p * H * W;
+    std::fill(gp, gp + H * W, T(0));
+    const T* yp = gy + p * OH * OW;
+    for (int64_t oh = 0; oh < OH; ++oh) {
+      const int64_t h0 = adaptive_start(oh, OH, H), h1 = adaptive_end(oh, OH, H);
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        const int64_t w0 = adaptive_start(ow, OW, W), w1 = adaptive_end(ow, OW, W);
+        const T v = yp[oh * OW + ow] / T((h1 - h0) * (w1 - w0));
+        for (int64_t h = h0; h < h1; ++h)
+          for (int64_t w = w0; w < w1; ++w) gp[h * W + w] += v;
+      }
+    }
+  });
+}
+
+}  // namespace packd::cpu
