@@ -81,6 +81,12 @@ TEST_CASE("gaussian_blur2d threaded paths equal the serial ones", "[filter]") {
       r.push_back(y.detach());
       r.push_back(xl.grad());
     }
+    // one large plane: each pass split over rows
+    Tensor<double> big = x.reshape({210, 180}).detach().requires_grad_();
+    Tensor<double> yb = gaussian_blur2d(big, 4.0);
+    yb.backward(g.reshape({210, 180}));
+    r.push_back(yb.detach());
+    r.push_back(big.grad());
     return r;
   };
   auto serial = run(1), threaded = run(4);
@@ -88,4 +94,29 @@ TEST_CASE("gaussian_blur2d threaded paths equal the serial ones", "[filter]") {
   for (std::size_t i = 0; i < serial.size(); ++i) CHECK_CLOSE(threaded[i], serial[i], 0, 0);
   // adjoint identity <B x, g> = <x, B^T g> at this size
   CHECK(sum(serial[0] * g).item() == Approx(sum(x * serial[1]).item()).epsilon(1e-12));
+}
+
+TEST_CASE("distance, resize and filter kernels agree across SIMD ISAs", "[filter]") {
+  // simd_run compiles the hot loops for AVX-512, AVX2 and baseline x86-64; run each one this CPU has
+  Generator gen(16);
+  Tensor<double> x = randn<double>({2, 3, 37, 41}, gen), y = randn<double>({2, 3, 37, 41}, gen);
+  auto run = [&] {
+    Tensor<double> xl = x.detach().requires_grad_(), yl = y.detach().requires_grad_();
+    Tensor<double> out = sum(gaussian_blur2d(xl, 2.0) * yl) + sum(cosine_similarity(xl, yl, 1)) +
+                         sum(interpolate(xl, std::array<int64_t, 2>{50, 29}, InterpMode::bilinear, false) *
+                             interpolate(yl, std::array<int64_t, 2>{50, 29}, InterpMode::bilinear, true)) +
+                         sum(normalize(xl, 2.0, 1) * yl) + sum(softmax(xl, 1) * yl);
+    out.backward();
+    return std::vector<Tensor<double>>{out.detach(), xl.grad(), yl.grad()};
+  };
+  const cpu::SimdIsa best = cpu::detect_simd_isa();
+  const auto ref = run();
+  for (cpu::SimdIsa isa : {cpu::SimdIsa::avx2, cpu::SimdIsa::generic}) {
+    if (int(isa) > int(best)) continue;
+    INFO("isa " << int(isa));
+    cpu::simd_isa() = isa;
+    const auto r = run();
+    for (std::size_t i = 0; i < r.size(); ++i) CHECK_CLOSE(r[i], ref[i], 1e-12, 1e-12);
+  }
+  cpu::simd_isa() = best;
 }

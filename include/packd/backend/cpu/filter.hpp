@@ -31,20 +31,22 @@ namespace packd::cpu {
 // ---- ISA dispatch ---------------------------------------------------------------------------------
 enum class SimdIsa { generic, avx2, avx512 };
 
-inline SimdIsa simd_isa() {
+inline SimdIsa detect_simd_isa() {
 #if defined(__x86_64__) && defined(__GNUC__)
-  static const SimdIsa isa = [] {
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma"))
-      return SimdIsa::avx512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return SimdIsa::avx2;
-    return SimdIsa::generic;
-  }();
-  return isa;
-#else
-  return SimdIsa::generic;
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma"))
+    return SimdIsa::avx512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return SimdIsa::avx2;
 #endif
+  return SimdIsa::generic;
+}
+
+// The ISA simd_run uses: detected on first use; tests may lower it (never raise it above
+// detect_simd_isa()) to exercise the narrower code paths.
+inline SimdIsa& simd_isa() {
+  static SimdIsa isa = detect_simd_isa();
+  return isa;
 }
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
@@ -177,82 +179,93 @@ inline void blur_correlate(const T* buf, T* out, int64_t len, const T* taps, int
   }
 }
 
-// Column pass over planes of (H, W): out row i = sum over op's row i of w * in row col.
+// Column pass over items [i0, i1) of (plane, row) of planes of (H, W): out row i = sum over op's
+// row i of w * in row col.
 template <class T>
-void blur_columns(const T* in, T* out, int64_t planes, int64_t H, int64_t W, const BandOp<T>& op) {
-  const int64_t items = planes * H;
-  const int64_t per_item = (op.col.size() / std::max<int64_t>(H, 1) + 1) * W;
-  const int nt = threads_for(items * per_item);
-  auto run = [&](int64_t i0, int64_t i1) {
-    simd_run([&] {
-      for (int64_t it = i0; it < i1; ++it) {
-        const int64_t p = it / H, i = it % H;
-        const T* src = in + p * H * W;
-        T* dst = out + p * H * W + i * W;
-        const int64_t e0 = op.start[i], e1 = op.start[i + 1];
-        {
-          const T* s = src + op.col[e0] * W;
-          const T wt = op.w[e0];
-          for (int64_t j = 0; j < W; ++j) dst[j] = wt * s[j];
-        }
-        for (int64_t e = e0 + 1; e < e1; ++e) {
-          const T* s = src + op.col[e] * W;
-          const T wt = op.w[e];
-          for (int64_t j = 0; j < W; ++j) dst[j] += wt * s[j];
-        }
+void blur_columns_range(const T* in, T* out, int64_t H, int64_t W, const BandOp<T>& op, int64_t i0, int64_t i1) {
+  simd_run([&] {
+    for (int64_t it = i0; it < i1; ++it) {
+      const int64_t p = it / H, i = it % H;
+      const T* src = in + p * H * W;
+      T* dst = out + p * H * W + i * W;
+      const int64_t e0 = op.start[i], e1 = op.start[i + 1];
+      {
+        const T* s = src + op.col[e0] * W;
+        const T wt = op.w[e0];
+        for (int64_t j = 0; j < W; ++j) dst[j] = wt * s[j];
       }
-    });
-  };
-  parallel_chunks(items, nt, run);
+      for (int64_t e = e0 + 1; e < e1; ++e) {
+        const T* s = src + op.col[e] * W;
+        const T wt = op.w[e];
+        for (int64_t j = 0; j < W; ++j) dst[j] += wt * s[j];
+      }
+    }
+  });
 }
 
-// Row pass (adjoint = false): out row = correlate(pad(in row)). Adjoint: correlate the zero-padded
-// gradient row into 2r extra positions and fold them back through pad().
-template <class T>
-void blur_rows(const T* in, T* out, int64_t rows, int64_t W, const std::vector<T>& taps, bool edge_repeated,
-               bool adjoint) {
-  const int64_t ntaps = int64_t(taps.size()), r = ntaps / 2;
+// The row pass's tables: pad[m] = the column of padded position m in [0, W + 2r).
+inline std::vector<int64_t> blur_row_pad(int64_t W, int64_t r, bool edge_repeated) {
   std::vector<int64_t> pad(W + 2 * r);
   for (int64_t m = 0; m < W + 2 * r; ++m) pad[m] = blur_pad_index(m - r, W, edge_repeated);
-  const int nt = threads_for(rows * W * ntaps);
-  auto run = [&](int64_t r0, int64_t r1) {
-    std::vector<T> buf(W + 4 * r), tmp(W + 2 * r);
-    simd_run([&] {
-      for (int64_t row = r0; row < r1; ++row) {
-        const T* src = in + row * W;
-        T* dst = out + row * W;
-        if (!adjoint) {
-          for (int64_t m = 0; m < W + 2 * r; ++m) buf[m] = src[pad[m]];
-          blur_correlate(buf.data(), dst, W, taps.data(), ntaps);
-        } else {
-          for (int64_t m = 0; m < 2 * r; ++m) buf[m] = buf[W + 2 * r + m] = T(0);
-          for (int64_t j = 0; j < W; ++j) buf[2 * r + j] = src[j];
-          blur_correlate(buf.data(), tmp.data(), W + 2 * r, taps.data(), ntaps);  // taps are symmetric
-          for (int64_t j = 0; j < W; ++j) dst[j] = tmp[r + j];
-          for (int64_t m = 0; m < r; ++m) {
-            dst[pad[m]] += tmp[m];
-            dst[pad[W + r + m]] += tmp[W + r + m];
-          }
+  return pad;
+}
+
+// Row pass over rows [r0, r1) (adjoint = false): out row = correlate(pad(in row)). Adjoint:
+// correlate the zero-padded gradient row into 2r extra positions and fold them back through pad().
+template <class T>
+void blur_rows_range(const T* in, T* out, int64_t W, const std::vector<T>& taps, const std::vector<int64_t>& pad,
+                     bool adjoint, int64_t r0, int64_t r1) {
+  const int64_t ntaps = int64_t(taps.size()), r = ntaps / 2;
+  std::vector<T> buf(W + 4 * r), tmp(W + 2 * r);
+  simd_run([&] {
+    for (int64_t row = r0; row < r1; ++row) {
+      const T* src = in + row * W;
+      T* dst = out + row * W;
+      if (!adjoint) {
+        for (int64_t m = 0; m < W + 2 * r; ++m) buf[m] = src[pad[m]];
+        blur_correlate(buf.data(), dst, W, taps.data(), ntaps);
+      } else {
+        for (int64_t m = 0; m < 2 * r; ++m) buf[m] = buf[W + 2 * r + m] = T(0);
+        for (int64_t j = 0; j < W; ++j) buf[2 * r + j] = src[j];
+        blur_correlate(buf.data(), tmp.data(), W + 2 * r, taps.data(), ntaps);  // taps are symmetric
+        for (int64_t j = 0; j < W; ++j) dst[j] = tmp[r + j];
+        for (int64_t m = 0; m < r; ++m) {
+          dst[pad[m]] += tmp[m];
+          dst[pad[W + r + m]] += tmp[W + r + m];
         }
       }
-    });
-  };
-  parallel_chunks(rows, nt, run);
+    }
+  });
 }
 
 // Blur (or its adjoint) of contiguous (planes, H, W) data into out (same layout); tmp is scratch
-// of the same size.
+// of the same size. With at least as many planes as threads, each thread takes whole planes
+// through both passes (one parallel region, the plane still in cache for the second pass);
+// otherwise each pass is split over rows.
 template <class T>
 void gaussian_blur_kernel(const T* x, T* out, T* tmp, int64_t planes, int64_t H, int64_t W, const std::vector<T>& taps,
                           bool edge_repeated, bool adjoint) {
   if (planes * H * W == 0) return;
   const BandOp<T> col_op = make_band_op<T>(H, taps, edge_repeated, adjoint);
+  const std::vector<int64_t> pad = blur_row_pad(W, int64_t(taps.size() / 2), edge_repeated);
+  // along H first, as scipy (axis 0, then axis 1); the adjoint in reverse order
+  auto passes = [&](int64_t p0, int64_t p1) {  // planes [p0, p1) through both passes
+    if (!adjoint) {
+      blur_columns_range(x, tmp, H, W, col_op, p0 * H, p1 * H);
+      blur_rows_range(tmp, out, W, taps, pad, false, p0 * H, p1 * H);
+    } else {
+      blur_rows_range(x, tmp, W, taps, pad, true, p0 * H, p1 * H);
+      blur_columns_range(tmp, out, H, W, col_op, p0 * H, p1 * H);
+    }
+  };
+  const int nt = threads_for(planes * H * W * int64_t(taps.size()) * 2);
+  if (nt <= 1 || planes >= nt) return parallel_chunks(planes, nt, passes);
   if (!adjoint) {
-    blur_columns(x, tmp, planes, H, W, col_op);  // along H first, as scipy (axis 0, then axis 1)
-    blur_rows(tmp, out, planes * H, W, taps, edge_repeated, false);
+    parallel_chunks(planes * H, nt, [&](int64_t a, int64_t b) { blur_columns_range(x, tmp, H, W, col_op, a, b); });
+    parallel_chunks(planes * H, nt, [&](int64_t a, int64_t b) { blur_rows_range(tmp, out, W, taps, pad, false, a, b); });
   } else {
-    blur_rows(x, tmp, planes * H, W, taps, edge_repeated, true);
-    blur_columns(tmp, out, planes, H, W, col_op);
+    parallel_chunks(planes * H, nt, [&](int64_t a, int64_t b) { blur_rows_range(x, tmp, W, taps, pad, true, a, b); });
+    parallel_chunks(planes * H, nt, [&](int64_t a, int64_t b) { blur_columns_range(tmp, out, H, W, col_op, a, b); });
   }
 }
 

@@ -40,6 +40,34 @@ void softmax_blocks(int64_t O, int64_t N, int64_t I, Body body) {
 // softmax / log_softmax: y (O, N, I); logsumexp: y (O, I).
 template <SoftmaxKind K, class T>
 void softmax_forward_kernel(const T* x, T* y, int64_t O, int64_t N, int64_t I) {
+  if (I == 1) {  // rows along contiguous memory (e.g. the spatial softmax over H*W)
+    softmax_blocks(O, N, I, [&](int64_t o, int64_t, int64_t) {
+      const T* px = x + o * N;
+      T mx = -std::numeric_limits<T>::infinity(), sum = T(0);
+#pragma omp simd reduction(max : mx)
+      for (int64_t k = 0; k < N; ++k) mx = std::max(mx, px[k]);
+      if constexpr (K == SoftmaxKind::logsumexp)
+        if (std::isinf(mx)) mx = T(0);
+      if constexpr (K == SoftmaxKind::softmax) {
+        T* py = y + o * N;
+        for (int64_t k = 0; k < N; ++k) sum += py[k] = std::exp(px[k] - mx);
+        const T inv = T(1) / sum;
+#pragma omp simd
+        for (int64_t k = 0; k < N; ++k) py[k] *= inv;
+      } else {
+        for (int64_t k = 0; k < N; ++k) sum += std::exp(px[k] - mx);
+        const T lse = mx + std::log(sum);
+        if constexpr (K == SoftmaxKind::logsumexp) {
+          y[o] = lse;
+        } else {
+          T* py = y + o * N;
+#pragma omp simd
+          for (int64_t k = 0; k < N; ++k) py[k] = px[k] - lse;
+        }
+      }
+    });
+    return;
+  }
   softmax_blocks(O, N, I, [&](int64_t o, int64_t i0, int64_t n) {
     T mx[kSoftmaxBlock], sum[kSoftmaxBlock];
     const T* px = x + o * N * I + i0;
@@ -74,6 +102,23 @@ void softmax_forward_kernel(const T* x, T* y, int64_t O, int64_t N, int64_t I) {
 // softmax: gx = y (g - sum_N(g y)); log_softmax: gx = g - exp(y) sum_N(g). All (O, N, I) contiguous.
 template <SoftmaxKind K, class T>
 void softmax_backward_kernel(const T* g, const T* y, T* gx, int64_t O, int64_t N, int64_t I) {
+  if (I == 1) {
+    softmax_blocks(O, N, I, [&](int64_t o, int64_t, int64_t) {
+      const int64_t base = o * N;
+      T acc = T(0);
+      if constexpr (K == SoftmaxKind::softmax) {
+#pragma omp simd reduction(+ : acc)
+        for (int64_t k = 0; k < N; ++k) acc += g[base + k] * y[base + k];
+#pragma omp simd
+        for (int64_t k = 0; k < N; ++k) gx[base + k] = y[base + k] * (g[base + k] - acc);
+      } else {
+#pragma omp simd reduction(+ : acc)
+        for (int64_t k = 0; k < N; ++k) acc += g[base + k];
+        for (int64_t k = 0; k < N; ++k) gx[base + k] = g[base + k] - std::exp(y[base + k]) * acc;
+      }
+    });
+    return;
+  }
   softmax_blocks(O, N, I, [&](int64_t o, int64_t i0, int64_t n) {
     T acc[kSoftmaxBlock];
     const int64_t base = o * N * I + i0;
