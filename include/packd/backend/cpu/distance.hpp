@@ -12,7 +12,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "packd/backend/cpu/filter.hpp"
+#include "packd/backend/cpu/simd.hpp"
 #include "packd/backend/cpu/loop.hpp"
 
 namespace packd::cpu {

@@ -1,12 +1,6 @@
 #pragma once
-// CPU kernels for the separable Gaussian blur (ops/filter.hpp), plus the small run-time ISA
-// dispatch that the distance, resize and filter kernels share.
-//
-// ISA dispatch: packd is compiled for baseline x86-64, so hot loops are written as plain loops
-// and run through simd_run(f), which calls f inside a copy compiled for AVX-512 or AVX2 (GCC's
-// target + flatten attributes inline f and everything it calls into that copy, where the
-// auto-vectoriser uses the wide registers). OpenMP regions stay outside f: an outlined parallel
-// body would not inherit the target.
+// CPU kernels for the separable Gaussian blur (ops/filter.hpp). Vectorised through simd_run and
+// threaded through parallel_chunks (simd.hpp).
 //
 // Blur: y = B_w(B_h(x)) over the last two dimensions of contiguous (P, H, W) planes. Each 1-D pass
 // is a banded matrix A (n x n) whose row i holds the taps w_t at column pad(i + t), t in [-r, r],
@@ -24,72 +18,10 @@
 #include <vector>
 
 #include "packd/backend/cpu/loop.hpp"
+#include "packd/backend/cpu/simd.hpp"
 #include "packd/core/error.hpp"
 
 namespace packd::cpu {
-
-// ---- ISA dispatch ---------------------------------------------------------------------------------
-enum class SimdIsa { generic, avx2, avx512 };
-
-inline SimdIsa detect_simd_isa() {
-#if defined(__x86_64__) && defined(__GNUC__)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma"))
-    return SimdIsa::avx512;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return SimdIsa::avx2;
-#endif
-  return SimdIsa::generic;
-}
-
-// The ISA simd_run uses: detected on first use; tests may lower it (never raise it above
-// detect_simd_isa()) to exercise the narrower code paths.
-inline SimdIsa& simd_isa() {
-  static SimdIsa isa = detect_simd_isa();
-  return isa;
-}
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-template <class F>
-__attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,prefer-vector-width=512"), flatten)) inline void
-simd_run_avx512(const F& f) {
-  f();
-}
-template <class F>
-__attribute__((target("avx2,fma"), flatten)) inline void simd_run_avx2(const F& f) {
-  f();
-}
-#endif
-
-// Runs f() compiled for the widest vector ISA the CPU has.
-template <class F>
-inline void simd_run(const F& f) {
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-  switch (simd_isa()) {
-    case SimdIsa::avx512: simd_run_avx512(f); return;
-    case SimdIsa::avx2: simd_run_avx2(f); return;
-    case SimdIsa::generic: break;
-  }
-#endif
-  f();
-}
-
-// Runs body(a, b) over [0, items) with up to nt OpenMP threads that claim chunks from a shared
-// counter, so a thread the OS preempts (a loaded machine) holds up at most one chunk.
-template <class Body>
-void parallel_chunks(int64_t items, int nt, Body body) {
-  if (items <= 0) return;
-  nt = int(std::min<int64_t>(nt, items));
-  if (nt <= 1) return body(int64_t(0), items);
-  const int64_t chunk = std::max<int64_t>(1, items / (int64_t(nt) * 8));
-  std::atomic<int64_t> next{0};
-#pragma omp parallel num_threads(nt)
-  for (;;) {
-    const int64_t a = next.fetch_add(chunk, std::memory_order_relaxed);
-    if (a >= items) break;
-    body(a, std::min(items, a + chunk));
-  }
-}
 
 // ---- Gaussian blur --------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@
 #include <optional>
 #include <vector>
 
-#include "packd/backend/cpu/filter.hpp"
+#include "packd/backend/cpu/simd.hpp"
 #include "packd/backend/cpu/loop.hpp"
 
 namespace packd::cpu {

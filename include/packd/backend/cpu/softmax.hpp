@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <limits>
 
-#include "packd/backend/cpu/filter.hpp"
+#include "packd/backend/cpu/simd.hpp"
 #include "packd/backend/cpu/loop.hpp"
 
 namespace packd::cpu {
