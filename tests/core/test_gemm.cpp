@@ -2,6 +2,7 @@
 // with 1, 2 and 3 threads, and from concurrent callers. Tolerance: |C - ref| <= tol * (|alpha| sum_k |a||b| + |beta||c|) + tiny.
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -298,4 +299,14 @@ TEST_CASE("gemm: ISA hook", "[gemm]") {
   REQUIRE(packd::cpu::detail::active_gemm_isa() == GemmIsa::generic);
   packd::cpu::detail::set_gemm_isa(GemmIsa::automatic);
   REQUIRE(packd::cpu::detail::active_gemm_isa() != GemmIsa::automatic);
+}
+
+TEST_CASE("pool_for: every index runs exactly once, with 1, 2 and more threads than cores", "[gemm]") {
+  for (int threads : {1, 2, 5}) {
+    for (int64_t n : {int64_t(0), int64_t(1), int64_t(7), int64_t(1000)}) {
+      std::vector<std::atomic<int>> hits(static_cast<std::size_t>(n));
+      packd::cpu::detail::pool_for(n, threads, [&](int64_t i) { hits[static_cast<std::size_t>(i)].fetch_add(1); });
+      for (int64_t i = 0; i < n; ++i) REQUIRE(hits[static_cast<std::size_t>(i)].load() == 1);
+    }
+  }
 }

@@ -12,7 +12,9 @@
 //   forward                conv2d_forward         conv2d_backward_input
 //   grad of the input      conv2d_backward_input  conv2d_forward
 //   grad of the weight     conv2d_backward_weight conv2d_backward_weight (dy and x swapped)
-// The geometry passed to the kernels is always that of the underlying convolution.
+// The geometry passed to the kernels is always that of the underlying convolution. How each kernel
+// works (implicit-GEMM packing from the images, the flipped-weight stride-1 backward, col2im as a
+// scatter for k2 s2) is described at the top of backend/cpu/conv.hpp.
 #include <array>
 
 #include "packd/backend/cpu/conv.hpp"

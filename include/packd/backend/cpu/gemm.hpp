@@ -19,6 +19,10 @@
 // direction. beta is applied when the first KC block is stored (later blocks add), and beta == 0
 // never reads C. Partial tiles at the M/N edges go through a small scratch tile.
 //
+// The driver sees A and B only through "operand" objects that pack a block (see "operands" below):
+// StridedOperand wraps (ptr, rs, cs) for gemm() / gemm_batched(); conv.hpp passes operands that
+// pack straight from NCHW images (implicit im2col) through detail::gemm_packed.
+//
 // The micro-kernel wants C tiles with unit row stride. When C is row-major (cs_c == 1) the
 // driver computes C^T = B^T A^T instead, which is the same memory with A/B swapped: no copy.
 //
@@ -505,12 +509,49 @@ class GemmPool {
   void* ctx_ = nullptr;
 };
 
+// Run f(i) for every i in [0, n) on the worker pool: the caller and up to nthreads-1 workers claim
+// the indices one at a time from a counter, so a worker that joins late (or never) only means fewer
+// helpers. For the non-GEMM steps that sit between GEMMs (conv.hpp's col2im): an OpenMP region
+// there would leave libgomp's threads spinning for milliseconds, on the cores the next GEMM needs.
+template <class F>
+void pool_for(int64_t n, int nthreads, F&& f) {
+  std::atomic<int64_t> next{0};
+  auto body = [&](int) {
+    for (int64_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < n;) f(i);
+  };
+  if (nthreads > 1 && n > 1 && GemmPool::instance().run(nthreads, body)) return;
+  body(0);
+}
+
+// ---- operands ------------------------------------------------------------------------------------------
+// The driver never reads A or B itself: it asks an operand object to pack a block, in the panel
+// layout the micro-kernel reads. Any type with these two members works (conv.hpp packs straight
+// from an NCHW image, an implicit im2col):
+//   pack_a_block<MR>(i0, p0, mc, kc, alpha, dst): rows [i0, i0+mc) x k [p0, p0+kc) of A, scaled by
+//       alpha, as MR-row panels (panel r at dst + r*MR*kc: kc groups of MR values, zero-padded);
+//   pack_b_panels<NR>(p0, j0, kc, nc, q0, q1, dst): panels [q0, q1) of the kc x nc block of B at
+//       (p0, j0), panel q at dst + q*NR*kc (kc groups of NR values, zero-padded).
+// StridedOperand is the ordinary matrix, element (i, j) at ptr[i*rs + j*cs].
+template <class T>
+struct StridedOperand {
+  const T* ptr;
+  int64_t rs, cs;
+  template <int64_t MR>
+  void pack_a_block(int64_t i0, int64_t p0, int64_t mc, int64_t kc, T alpha, T* dst) const {
+    pack_a<T, MR>(mc, kc, ptr + i0 * rs + p0 * cs, rs, cs, alpha, dst);
+  }
+  template <int64_t NR>
+  void pack_b_panels(int64_t p0, int64_t j0, int64_t kc, int64_t nc, int64_t q0, int64_t q1, T* dst) const {
+    pack_b<T, NR>(kc, nc, q0, q1, ptr + p0 * rs + j0 * cs, rs, cs, dst);
+  }
+};
+
 // ---- the blocked driver -------------------------------------------------------------------------------
 // Runs the five loops for one (type, ISA). C must already be oriented so that its unit-stride
 // direction (if any) is rs_c. alpha != 0 and K > 0 here.
-template <class T, class Ker>
-void gemm_blocked(int64_t M, int64_t N, int64_t K, T alpha, const T* a, int64_t rs_a, int64_t cs_a, const T* b,
-                  int64_t rs_b, int64_t cs_b, T beta, T* c, int64_t rs_c, int64_t cs_c, int nthreads) {
+template <class T, class Ker, class OpA, class OpB>
+void gemm_blocked(int64_t M, int64_t N, int64_t K, T alpha, const OpA& a, const OpB& b, T beta, T* c, int64_t rs_c,
+                  int64_t cs_c, int nthreads) {
   constexpr int64_t MR = Ker::MR, NR = Ker::NR;
   constexpr int64_t JP = std::max<int64_t>(1, 96 / NR);  // panels per work item: ~96 columns of C
   const int64_t KC = std::min(Ker::KC, K);
@@ -558,8 +599,7 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, T alpha, const T* a, int64_t 
         // Pack this step's B block, chunk by chunk, into the buffer step s-2 read.
         if (s >= 2 && nbuf == 2) gemm_wait_for(sync[s - 2].items_done, sync[s - 2].n_items);
         for (int64_t i; (i = st.b_next.fetch_add(1, std::memory_order_relaxed)) < st.n_bchunks;) {
-          pack_b<T, NR>(kc, nc, npan * i / st.n_bchunks, npan * (i + 1) / st.n_bchunks, b + pc * rs_b + jc * cs_b,
-                        rs_b, cs_b, bp_s);
+          b.template pack_b_panels<NR>(pc, jc, kc, nc, npan * i / st.n_bchunks, npan * (i + 1) / st.n_bchunks, bp_s);
           gemm_count_done(st.b_done, st.n_bchunks);
         }
         gemm_wait_for(st.b_done, st.n_bchunks);
@@ -570,7 +610,7 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, T alpha, const T* a, int64_t 
           const int64_t ic = item / n_chunks * MC, mc = std::min(MC, M - ic);
           const int64_t j_lo = item % n_chunks * JP * NR, j_hi = std::min(nc, j_lo + JP * NR);
           if (a_step != s || a_ic != ic) {
-            pack_a<T, MR>(mc, kc, a + ic * rs_a + pc * cs_a, rs_a, cs_a, alpha, apack);
+            a.template pack_a_block<MR>(ic, pc, mc, kc, alpha, apack);
             a_step = s, a_ic = ic;
           }
           for (int64_t jr = j_lo; jr < j_hi; jr += NR) {
@@ -608,6 +648,31 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, T alpha, const T* a, int64_t 
   body(0);  // one thread, or the pool is busy with another caller's gemm: thread 0 takes every share
 }
 
+// C = alpha * A * B + beta * C with A, B given as operand objects (see "operands" above), in the
+// driver's orientation: no C^T swap here, so C should have rs_c == 1 for the fast store path.
+template <class T, class OpA, class OpB>
+void gemm_packed(int64_t M, int64_t N, int64_t K, T alpha, const OpA& a, const OpB& b, T beta, T* c, int64_t rs_c,
+                 int64_t cs_c, int nthreads) {
+  if (M == 0 || N == 0) return;
+  if (K == 0 || alpha == T(0)) {
+    scale_c(M, N, beta, c, rs_c, cs_c);
+    return;
+  }
+  switch (active_gemm_isa()) {
+#if PACKD_GEMM_HAVE_X86
+    case GemmIsa::avx512:
+      gemm_blocked<T, GemmKernel<T, GemmIsa::avx512>>(M, N, K, alpha, a, b, beta, c, rs_c, cs_c, nthreads);
+      return;
+    case GemmIsa::avx2:
+      gemm_blocked<T, GemmKernel<T, GemmIsa::avx2>>(M, N, K, alpha, a, b, beta, c, rs_c, cs_c, nthreads);
+      return;
+#endif
+    default:
+      gemm_blocked<T, GemmKernel<T, GemmIsa::generic>>(M, N, K, alpha, a, b, beta, c, rs_c, cs_c, nthreads);
+      return;
+  }
+}
+
 template <class T>
 void gemm_impl(int64_t M, int64_t N, int64_t K, T alpha, const T* a, int64_t rs_a, int64_t cs_a, const T* b,
                int64_t rs_b, int64_t cs_b, T beta, T* c, int64_t rs_c, int64_t cs_c, int nthreads) {
@@ -625,22 +690,8 @@ void gemm_impl(int64_t M, int64_t N, int64_t K, T alpha, const T* a, int64_t rs_
     rs_a = ra, cs_a = ca, rs_b = rb, cs_b = cb;
     std::swap(rs_c, cs_c);
   }
-  switch (active_gemm_isa()) {
-#if PACKD_GEMM_HAVE_X86
-    case GemmIsa::avx512:
-      gemm_blocked<T, GemmKernel<T, GemmIsa::avx512>>(M, N, K, alpha, a, rs_a, cs_a, b, rs_b, cs_b, beta, c, rs_c,
-                                                      cs_c, nthreads);
-      return;
-    case GemmIsa::avx2:
-      gemm_blocked<T, GemmKernel<T, GemmIsa::avx2>>(M, N, K, alpha, a, rs_a, cs_a, b, rs_b, cs_b, beta, c, rs_c,
-                                                    cs_c, nthreads);
-      return;
-#endif
-    default:
-      gemm_blocked<T, GemmKernel<T, GemmIsa::generic>>(M, N, K, alpha, a, rs_a, cs_a, b, rs_b, cs_b, beta, c, rs_c,
-                                                       cs_c, nthreads);
-      return;
-  }
+  gemm_packed<T>(M, N, K, alpha, StridedOperand<T>{a, rs_a, cs_a}, StridedOperand<T>{b, rs_b, cs_b}, beta, c, rs_c,
+                 cs_c, nthreads);
 }
 
 template <class T>
