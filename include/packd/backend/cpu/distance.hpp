@@ -27,18 +27,7 @@ struct Strides3 {
 // Calls body(o, i0, n) for every block of positions, split over threads.
 template <class Body>
 void dist_blocks(int64_t O, int64_t C, int64_t I, Body body) {
-  const int64_t nb = (I + kDistBlock - 1) / kDistBlock, items = O * nb;
-  if (items == 0) return;
-  const int nt = std::min<int64_t>(threads_for(O * C * I, 16384), items);
-  auto run = [&](int64_t a, int64_t b) {
-    simd_run([&] {
-      for (int64_t it = a; it < b; ++it) {
-        const int64_t o = it / nb, i0 = (it % nb) * kDistBlock;
-        body(o, i0, std::min(kDistBlock, I - i0));
-      }
-    });
-  };
-  parallel_chunks(items, nt, run);
+  for_inner_blocks(O, I, kDistBlock, threads_for(O * C * I, 16384), body);
 }
 
 // out = cos, n1 = ||x1||, n2 = ||x2|| (unclamped), all (O, I) contiguous.

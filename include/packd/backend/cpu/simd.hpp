@@ -79,4 +79,23 @@ void parallel_chunks(int64_t items, int nt, Body body) {
   }
 }
 
+// Calls body(o, i0, n) for every block [i0, i0 + n) of `block` inner positions of each of O outer
+// slices, vectorised by simd_run and spread over nt threads with parallel_chunks. The layout of
+// the kernels that reduce over a strided middle dimension (softmax, cosine): (O, N, I) viewed as
+// O slices of I positions, each block walking N with contiguous inner runs.
+template <class Body>
+void for_inner_blocks(int64_t O, int64_t I, int64_t block, int nt, Body body) {
+  const int64_t nb = (I + block - 1) / block, items = O * nb;
+  if (items == 0) return;
+  auto run = [&](int64_t a, int64_t b) {
+    simd_run([&] {
+      for (int64_t it = a; it < b; ++it) {
+        const int64_t o = it / nb, i0 = (it % nb) * block;
+        body(o, i0, std::min(block, I - i0));
+      }
+    });
+  };
+  parallel_chunks(items, int(std::min<int64_t>(nt, items)), run);
+}
+
 }  // namespace packd::cpu

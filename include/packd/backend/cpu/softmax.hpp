@@ -23,18 +23,7 @@ enum class SoftmaxKind { softmax, log_softmax, logsumexp };
 // body(o, i0, n) over all blocks, split over threads.
 template <class Body>
 void softmax_blocks(int64_t O, int64_t N, int64_t I, Body body) {
-  const int64_t nb = (I + kSoftmaxBlock - 1) / kSoftmaxBlock, items = O * nb;
-  if (items == 0) return;
-  const int nt = std::min<int64_t>(threads_for(O * N * I * 8), items);  // exp is ~8 units of work
-  auto run = [&](int64_t a, int64_t b) {
-    simd_run([&] {
-      for (int64_t it = a; it < b; ++it) {
-        const int64_t o = it / nb, i0 = (it % nb) * kSoftmaxBlock;
-        body(o, i0, std::min(kSoftmaxBlock, I - i0));
-      }
-    });
-  };
-  parallel_chunks(items, nt, run);
+  for_inner_blocks(O, I, kSoftmaxBlock, threads_for(O * N * I * 8), body);  // exp is ~8 units of work
 }
 
 // softmax / log_softmax: y (O, N, I); logsumexp: y (O, I).
