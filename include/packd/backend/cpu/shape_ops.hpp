@@ -27,19 +27,33 @@ using OffsetMaps = std::vector<std::vector<int64_t>>;
 
 namespace shape_detail {
 
+// Calls visit(idx, rr) for rows rr in [r0, r1) of `shape` (rows = all dims but the last), idx
+// being the row's index over dims 0 .. rank-2: decomposed once at r0, then advanced as an odometer.
+template <class Visit>
+void for_row_indices(const Shape& shape, int64_t r0, int64_t r1, Visit visit) {
+  const int r = shape.size();
+  std::array<int64_t, kMaxRank> idx{};
+  int64_t rem = r0;
+  for (int d = r - 2; d >= 0; --d) {
+    idx[d] = rem % shape[d];
+    rem /= shape[d];
+  }
+  for (int64_t rr = r0; rr < r1; ++rr) {
+    visit(static_cast<const std::array<int64_t, kMaxRank>&>(idx), rr);
+    for (int d = r - 2; d >= 0; --d) {
+      if (++idx[d] < shape[d]) break;
+      idx[d] = 0;
+    }
+  }
+}
+
 // Calls row(first_offset_or_fill, out_row_start) for output rows [r0, r1) (rows = all dims but
 // the last; a rank-0 shape is one row of one element).
 template <class Row>
 void for_rows(const Shape& oshape, const OffsetMaps& maps, int64_t r0, int64_t r1, Row row) {
   const int r = oshape.size();
   const int64_t n = oshape[r - 1];
-  std::array<int64_t, kMaxRank> idx{};
-  int64_t rem = r0;
-  for (int d = r - 2; d >= 0; --d) {
-    idx[d] = rem % oshape[d];
-    rem /= oshape[d];
-  }
-  for (int64_t rr = r0; rr < r1; ++rr) {
+  for_row_indices(oshape, r0, r1, [&](const std::array<int64_t, kMaxRank>& idx, int64_t rr) {
     int64_t base = 0;
     bool fill = false;
     for (int d = 0; d < r - 1; ++d) {
@@ -48,11 +62,7 @@ void for_rows(const Shape& oshape, const OffsetMaps& maps, int64_t r0, int64_t r
       else base += o;
     }
     row(fill ? kFillOffset : base, rr * n);
-    for (int d = r - 2; d >= 0; --d) {
-      if (++idx[d] < oshape[d]) break;
-      idx[d] = 0;
-    }
-  }
+  });
 }
 
 }  // namespace shape_detail
@@ -132,13 +142,7 @@ void gather_impl(T* out, const Shape& ishape, const int64_t* index, T* x, const 
   }
   const int64_t n = ishape[r - 1], rows = ishape.numel() / n;
   auto run = [&](int64_t r0, int64_t r1) {
-    std::array<int64_t, kMaxRank> idx{};
-    int64_t rem = r0;
-    for (int d = r - 2; d >= 0; --d) {
-      idx[d] = rem % ishape[d];
-      rem /= ishape[d];
-    }
-    for (int64_t rr = r0; rr < r1; ++rr) {
+    shape_detail::for_row_indices(ishape, r0, r1, [&](const std::array<int64_t, kMaxRank>& idx, int64_t rr) {
       int64_t base = 0;
       for (int d = 0; d < r - 1; ++d)
         if (d != dim) base += idx[d] * xstrides[d];
@@ -157,11 +161,7 @@ void gather_impl(T* out, const Shape& ishape, const int64_t* index, T* x, const 
           else op[j] = x[base + ip[j] * sd + j * sl];
         }
       }
-      for (int d = r - 2; d >= 0; --d) {
-        if (++idx[d] < ishape[d]) break;
-        idx[d] = 0;
-      }
-    }
+    });
   };
   // Gathering reads only: any split. Scattering: split dimension 0 unless it is the gathered one.
   const bool can_split = !Accumulate || (dim != 0 && r >= 2);
