@@ -18,7 +18,7 @@
 # building what it needs, and add <name> to SUITES.
 set -euo pipefail
 
-SUITES=(gemm ops)
+SUITES=(gemm ops teacher)
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "${SCRIPT_DIR}/.." && pwd)"
 BUILD_DIR="${BUILD_DIR:-${ROOT}/build-bench}"
@@ -72,6 +72,20 @@ suite_ops() {
   if [[ -n "${CASE_FILTER:-}" ]]; then
     mapfile -t CASES < <(printf '%s\n' "${CASES[@]}" | grep -E "${CASE_FILTER}")
   fi
+}
+
+suite_teacher() {
+  # packd: bench_models (WideResNet50-2 teacher to layer3 at 256x256, batch 1 and 8; RD inference
+  # at batch 1: teacher, OCBE, decoder and the smoothed anomaly map). Peer: PyTorch on the same
+  # work (benchmarks/peers/torch_models.py), under the same conditions as the ops suite.
+  mkdir -p "${BUILD_DIR}"
+  build_targets bench_models
+  PEER_NAME="PyTorch"
+  PACKD_CMD=(env OMP_NUM_THREADS="${THREADS}" "${BUILD_DIR}/benchmarks/bench_models")
+  PEER_CMD=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_NUM_THREADS="${THREADS}" MALLOC_MMAP_MAX_=0
+            MALLOC_TRIM_THRESHOLD_=100000000000 /usr/bin/python3 "${SCRIPT_DIR}/peers/torch_bench.py")
+  mapfile -t CASES < <("${PACKD_CMD[@]}" --benchmark_list_tests=true 2>/dev/null | sed 's|/.*||' | sort -u)
+  [[ ${#CASES[@]} -gt 0 ]] || { echo "bench_models lists no cases" >&2; exit 1; }
 }
 
 # ---- driver --------------------------------------------------------------------------------------

@@ -1,7 +1,13 @@
-// Note: odr_a.cpp and odr_b.cpp both include the umbrella header and link into one binary; a
+// Note: odr_a.cpp and odr_b.cpp both include the umbrella header (and the headers it leaves out) and link into one binary; a
 // non-inline function defined in any packd header would be a duplicate symbol.
 #include <catch2/catch.hpp>
 
+#include "packd/data/image.hpp"
+#include "packd/io/checkpoint.hpp"
+#include "packd/io/sha256.hpp"
+#include "packd/io/weights.hpp"
+#include "packd/models/rd.hpp"
+#include "packd/nn.hpp"
 #include "packd/packd.hpp"
 
 float odr_b_sum();

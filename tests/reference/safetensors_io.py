@@ -30,3 +30,20 @@ def save(path, tensors, metadata=None):
         f.write(blob)
         for c in chunks:
             f.write(c)
+
+
+_NP = {v: k for k, v in _DTYPES.items()}
+
+
+def load(path):
+    """Reads a safetensors file into {name: numpy array} (F16/F32/F64/I64), plus its metadata."""
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    meta = header.pop("__metadata__", {})
+    out = {}
+    for name, e in header.items():
+        b, end = e["data_offsets"]
+        out[name] = np.frombuffer(data[b:end], dtype=_NP[e["dtype"]].newbyteorder("<")).reshape(e["shape"])
+    return out, meta

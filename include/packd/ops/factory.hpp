@@ -73,7 +73,9 @@ Tensor<T> from_vector(const std::vector<T>& values, const Shape& shape, Device d
 // A 1-D tensor of the values.
 template <Scalar T>
 Tensor<T> from_vector(const std::vector<T>& values) {
-  return from_vector(values, Shape{int64_t(values.size())});
+  Shape shape;  // (built by push_back: a braced temporary trips GCC 12's -Wmaybe-uninitialized here)
+  shape.push_back(int64_t(values.size()));
+  return from_vector(values, shape);
 }
 
 // Wraps host memory owned by the caller, without copying. The caller keeps `data` alive until the

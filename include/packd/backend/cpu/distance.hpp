@@ -6,8 +6,6 @@
 // contiguous run of H*W values and the accumulators stay in L1 (vectorised over positions).
 // When I == 1 (reducing the last, contiguous dim) the loop is a SIMD reduction along C instead.
 // Sums are in T (per-position accumulators, as PyTorch's float sums).
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdint>

@@ -10,8 +10,6 @@
 // backward is the adjoint A^T of each pass, in reverse order: the column pass uses A's transpose
 // lists; the row pass correlates the zero-padded gradient row (2r wider) and folds the padded
 // positions back through pad().
-#include <omp.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cstdint>

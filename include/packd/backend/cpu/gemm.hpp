@@ -41,14 +41,14 @@
 // (forcing an ISA the CPU lacks is the user's responsibility; 'generic' also compiles out all
 // AVX code). Tests can switch at run time with detail::set_gemm_isa().
 //
-// Threads: omp_get_max_threads() of them (so OMP_NUM_THREADS / omp_set_num_threads() apply; 1
-// when called inside an OpenMP parallel region, when built without OpenMP, or when M*N*K is too
-// small to pay for waking threads). The caller is thread 0 and the others come from a small pool of
-// persistent worker threads (GemmPool below), not from an OpenMP parallel region: entering and
-// leaving a region are rendezvous of the whole team that libgomp waits for by spinning, which costs
-// milliseconds per call when another process holds a core. The work is shared out dynamically, so
-// a thread the OS deschedules (or a worker that wakes late) does not hold up the others; a running
-// thread simply takes more of the work:
+// Threads: max_threads() of them (omp_get_max_threads(), so OMP_NUM_THREADS / omp_set_num_threads()
+// apply; 1 when called inside a pool job or an OpenMP parallel region, when built without OpenMP,
+// or when M*N*K is too small to pay for waking threads). The caller is thread 0 and the others come
+// from the CPU backend's one worker pool (parallel.hpp), not from an OpenMP parallel region:
+// entering and leaving a region are rendezvous of the whole team that libgomp waits for by
+// spinning, which costs milliseconds per call when another process holds a core. The work is
+// shared out dynamically, so a thread the OS deschedules (or a worker that wakes late) does not
+// hold up the others; a running thread simply takes more of the work:
 //   - Each (jc, pc) iteration is a "step" s. Its B block is packed in a few chunks of NR panels
 //     that the threads claim from a per-step atomic counter; a second counter counts packed chunks.
 //   - The C block of a step is cut into work items, one per (MC row block, JP panels of NR
@@ -75,17 +75,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <mutex>
 #include <new>
-#include <thread>
 #include <type_traits>
 #include <utility>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "packd/backend/cpu/gemm_kernels.hpp"
+#include "packd/backend/cpu/parallel.hpp"
 #include "packd/core/error.hpp"
 
 namespace packd::cpu {
@@ -359,20 +354,15 @@ inline void scale_c(int64_t M, int64_t N, T beta, T* c, int64_t rs_c, int64_t cs
 }
 
 // Threads for an M x N x K problem: one unless there is enough work per thread to amortise waking
-// the workers and the synchronisation (~tens of microseconds), never more than omp_get_max_threads().
+// the workers and the synchronisation (~tens of microseconds), never more than max_threads().
 inline int gemm_threads(int64_t M, int64_t N, int64_t K) {
-#ifdef _OPENMP
-  if (omp_in_parallel()) return 1;
-  const int max_t = omp_get_max_threads();
+  if (in_parallel()) return 1;
+  const int max_t = max_threads();
   if (max_t <= 1) return 1;
   const double work = double(M) * double(N) * double(K);
   constexpr double per_thread = 64.0 * 64.0 * 256.0;  // ~2 MFLOP per thread at least
   const int by_work = static_cast<int>(std::min<double>(max_t, work / per_thread));
   return std::max(1, by_work);
-#else
-  (void)M, (void)N, (void)K;
-  return 1;
-#endif
 }
 
 // ---- work sharing between the threads of one call (see "Threads" at the top) ----------------------
@@ -413,115 +403,6 @@ class GemmWorkRange {
  private:
   std::atomic<uint64_t> w_;
 };
-
-// Count one unit done; the unit that completes `target` wakes the sleepers.
-inline void gemm_count_done(std::atomic<int32_t>& c, int32_t target) {
-  if (c.fetch_add(1, std::memory_order_acq_rel) + 1 == target) c.notify_all();
-}
-
-// Wait until c >= target (acquire). Spin a few microseconds (the usual case: a team mate finishing
-// a chunk or an item), then sleep in the kernel so that a descheduled team mate can have the core.
-inline void gemm_wait_for(const std::atomic<int32_t>& c, int32_t target) {
-  for (int i = 0; i < 1024; ++i) {  // ~25 us on the Zen 5 EPYC
-    if (c.load(std::memory_order_acquire) >= target) return;
-#if PACKD_GEMM_HAVE_X86
-    _mm_pause();
-#endif
-  }
-  for (int32_t v = c.load(std::memory_order_acquire); v < target; v = c.load(std::memory_order_acquire))
-    c.wait(v, std::memory_order_acquire);
-}
-
-// ---- the worker pool -------------------------------------------------------------------------------
-// Threaded calls run on a small pool of persistent std::threads rather than an OpenMP parallel
-// region: entering and leaving a region are two full rendezvous of the team in libgomp, each a
-// spin-wait (GOMP_SPINCOUNT) for threads the OS may have descheduled, which cost several ms per
-// call on a busy machine. Here nobody waits for a thread to show up: the caller is thread 0 and
-// starts working at once; workers join while the job is open, and a worker that joins late (or
-// never) just finds less work left (shares it never claims are stolen). Idle workers spin briefly,
-// then sleep on a futex (std::atomic::wait). One job at a time; a concurrent caller runs alone.
-class GemmPool {
- public:
-  static GemmPool& instance() {
-    static GemmPool* pool = new GemmPool;  // never destroyed: workers sleep through process exit
-    return *pool;
-  }
-
-  // Run body(tid) for tid 0 (here) and for tids 1.. up to P-1 on workers that join in time.
-  // Returns after every joined worker has finished; false (nothing run) if the pool is busy.
-  template <class Body>
-  bool run(int P, Body& body) {
-    std::unique_lock<std::mutex> lock(mtx_, std::try_to_lock);
-    if (!lock.owns_lock()) return false;
-    for (; workers_ < P - 1; ++workers_) std::thread([this] { worker_loop(); }).detach();
-    const uint32_t g = gen_.load(std::memory_order_relaxed) + 1;
-    fn_ = [](void* ctx, int tid) { (*static_cast<Body*>(ctx))(tid); };
-    ctx_ = &body;
-    done_.store(0, std::memory_order_relaxed);
-    size_.store(P, std::memory_order_relaxed);
-    tickets_.store(uint64_t(g) << 32 | 1, std::memory_order_release);  // next tid 1, up to P-1
-    gen_.store(g, std::memory_order_release);
-    gen_.notify_all();
-    body(0);
-    // Close the job; wait for the workers that took a ticket.
-    uint64_t w = tickets_.load(std::memory_order_acquire);
-    while (!tickets_.compare_exchange_weak(w, uint64_t(g) << 32 | uint32_t(P), std::memory_order_acq_rel)) {
-    }
-    const auto joined = static_cast<int32_t>(std::min<uint32_t>(static_cast<uint32_t>(w), uint32_t(P)) - 1);
-    gemm_wait_for(done_, joined);
-    return true;
-  }
-
- private:
-  GemmPool() = default;
-
-  void worker_loop() {
-    uint32_t seen = gen_.load(std::memory_order_acquire);
-    for (;;) {
-      for (int i = 0; i < 2048 && gen_.load(std::memory_order_acquire) == seen; ++i) {
-#if PACKD_GEMM_HAVE_X86
-        _mm_pause();
-#endif
-      }
-      gen_.wait(seen, std::memory_order_acquire);
-      seen = gen_.load(std::memory_order_acquire);
-      // Take a ticket of job `seen`, unless it is closed or a newer job has replaced it.
-      uint64_t w = tickets_.load(std::memory_order_acquire);
-      while (static_cast<uint32_t>(w >> 32) == seen &&
-             static_cast<int>(static_cast<uint32_t>(w)) < size_.load(std::memory_order_relaxed)) {
-        if (tickets_.compare_exchange_weak(w, w + 1, std::memory_order_acq_rel)) {
-          fn_(ctx_, static_cast<int>(static_cast<uint32_t>(w)));
-          done_.fetch_add(1, std::memory_order_acq_rel);
-          done_.notify_all();
-          break;
-        }
-      }
-    }
-  }
-
-  std::mutex mtx_;  // held by the caller for the whole job
-  int workers_ = 0;
-  alignas(64) std::atomic<uint32_t> gen_{0};      // job generation: bumped to wake the workers
-  alignas(64) std::atomic<uint64_t> tickets_{0};  // generation << 32 | next tid to hand out
-  std::atomic<int> size_{0};                      // tids of the current job: 0 .. size_-1
-  alignas(64) std::atomic<int32_t> done_{0};      // workers of the current job that finished
-  void (*fn_)(void*, int) = nullptr;              // the job; written only while no worker runs one
-  void* ctx_ = nullptr;
-};
-
-// Run f(i) for every i in [0, n) on the worker pool: the caller and up to nthreads-1 workers claim
-// the indices one at a time from a counter, so a worker that joins late (or never) only means fewer
-// helpers. For the non-GEMM steps that sit between GEMMs (conv.hpp's col2im): an OpenMP region
-// there would leave libgomp's threads spinning for milliseconds, on the cores the next GEMM needs.
-template <class F>
-void pool_for(int64_t n, int nthreads, F&& f) {
-  std::atomic<int64_t> next{0};
-  auto body = [&](int) {
-    for (int64_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < n;) f(i);
-  };
-  if (nthreads > 1 && n > 1 && GemmPool::instance().run(nthreads, body)) return;
-  body(0);
-}
 
 // ---- operands ------------------------------------------------------------------------------------------
 // The driver never reads A or B itself: it asks an operand object to pack a block, in the panel
@@ -597,13 +478,13 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, T alpha, const OpA& a, const 
         T* bp_s = bpack + (s % nbuf) * KC * NC;
 
         // Pack this step's B block, chunk by chunk, into the buffer step s-2 read.
-        if (s >= 2 && nbuf == 2) gemm_wait_for(sync[s - 2].items_done, sync[s - 2].n_items);
+        if (s >= 2 && nbuf == 2) wait_for_count(sync[s - 2].items_done, sync[s - 2].n_items);
         for (int64_t i; (i = st.b_next.fetch_add(1, std::memory_order_relaxed)) < st.n_bchunks;) {
           b.template pack_b_panels<NR>(pc, jc, kc, nc, npan * i / st.n_bchunks, npan * (i + 1) / st.n_bchunks, bp_s);
-          gemm_count_done(st.b_done, st.n_bchunks);
+          count_done(st.b_done, st.n_bchunks);
         }
-        gemm_wait_for(st.b_done, st.n_bchunks);
-        if (pc > 0) gemm_wait_for(sync[s - 1].items_done, sync[s - 1].n_items);  // same C elements
+        wait_for_count(st.b_done, st.n_bchunks);
+        if (pc > 0) wait_for_count(sync[s - 1].items_done, sync[s - 1].n_items);  // same C elements
 
         const T beta_eff = pc == 0 ? beta : T(1);
         auto run_item = [&](int64_t item) {
@@ -632,7 +513,7 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, T alpha, const OpA& a, const 
               }
             }
           }
-          gemm_count_done(st.items_done, st.n_items);
+          count_done(st.items_done, st.n_items);
         };
         GemmWorkRange* share = ranges + s * P;
         int64_t item = 0;
@@ -644,8 +525,8 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, T alpha, const OpA& a, const 
     }
   };
 
-  if (P > 1 && GemmPool::instance().run(P, body)) return;
-  body(0);  // one thread, or the pool is busy with another caller's gemm: thread 0 takes every share
+  if (P > 1 && WorkerPool::instance().run(P, body)) return;
+  body(0);  // one thread, or the pool is busy (another caller's job): thread 0 takes every share
 }
 
 // C = alpha * A * B + beta * C with A, B given as operand objects (see "operands" above), in the
@@ -721,17 +602,14 @@ void gemm_batched(int64_t batch, int64_t M, int64_t N, int64_t K, T alpha, const
   PACKD_CHECK(batch >= 0, "gemm_batched: negative batch ", batch);
   if (batch == 0 || M == 0 || N == 0) return;
   const int per_matrix = detail::gemm_threads(M, N, K);
-#ifdef _OPENMP
-  if (per_matrix == 1 && batch > 1 && !omp_in_parallel() && omp_get_max_threads() > 1 &&
+  if (per_matrix == 1 && batch > 1 && max_threads() > 1 && !in_parallel() &&
       double(batch) * double(M) * double(N) * double(K) >= 64.0 * 64.0 * 256.0) {
-    const int nt = static_cast<int>(std::min<int64_t>(batch, omp_get_max_threads()));
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (int64_t p = 0; p < batch; ++p)
+    pool_for(batch, static_cast<int>(std::min<int64_t>(batch, max_threads())), [&](int64_t p) {
       detail::gemm_impl<T>(M, N, K, alpha, a + p * bs_a, rs_a, cs_a, b + p * bs_b, rs_b, cs_b, beta, c + p * bs_c,
                            rs_c, cs_c, 1);
+    });
     return;
   }
-#endif
   for (int64_t p = 0; p < batch; ++p)
     detail::gemm_impl<T>(M, N, K, alpha, a + p * bs_a, rs_a, cs_a, b + p * bs_b, rs_b, cs_b, beta, c + p * bs_c, rs_c,
                          cs_c, per_matrix);

@@ -4,8 +4,6 @@
 // padding mode (border: clip; reflection: reflect about the edges (align_corners) or the outer
 // pixel borders (not), then clip), then sample bilinearly (corners outside the image count as 0)
 // or take the nearest pixel (round half to even, as nearbyint).
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -57,37 +55,38 @@ void grid_sample_kernel(const T* x, const T* grid, T* y, int64_t N, int64_t C, i
                         int64_t OW, bool bilinear, GridPadding padding, bool align_corners) {
   const int64_t items = N * OH;
   const int nt = std::min<int64_t>(threads_for(items * OW * C * 4), std::max<int64_t>(items, 1));
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t it = 0; it < items; ++it) {
-    const int64_t n = it / OH, oh = it % OH;
-    const T* xn = x + n * C * H * W;
-    for (int64_t ow = 0; ow < OW; ++ow) {
-      const T* gp = grid + ((n * OH + oh) * OW + ow) * 2;
-      const T ix = grid_source_index(gp[0], W, padding, align_corners);
-      const T iy = grid_source_index(gp[1], H, padding, align_corners);
-      T* out = y + n * C * OH * OW + oh * OW + ow;
-      auto inside = [&](int64_t h, int64_t w) { return h >= 0 && h < H && w >= 0 && w < W; };
-      if (bilinear) {
-        const int64_t x0 = int64_t(std::floor(ix)), y0 = int64_t(std::floor(iy)), x1 = x0 + 1, y1 = y0 + 1;
-        const T nw = (T(x1) - ix) * (T(y1) - iy), ne = (ix - T(x0)) * (T(y1) - iy);
-        const T sw = (T(x1) - ix) * (iy - T(y0)), se = (ix - T(x0)) * (iy - T(y0));
-        const bool bnw = inside(y0, x0), bne = inside(y0, x1), bsw = inside(y1, x0), bse = inside(y1, x1);
-        for (int64_t c = 0; c < C; ++c) {
-          const T* xc = xn + c * H * W;
-          T v = 0;
-          if (bnw) v += xc[y0 * W + x0] * nw;
-          if (bne) v += xc[y0 * W + x1] * ne;
-          if (bsw) v += xc[y1 * W + x0] * sw;
-          if (bse) v += xc[y1 * W + x1] * se;
-          out[c * OH * OW] = v;
+  parallel_for(0, items, nt, [&](int64_t i0, int64_t i1) {  // chunks of output rows (n, oh)
+    for (int64_t it = i0; it < i1; ++it) {
+      const int64_t n = it / OH, oh = it % OH;
+      const T* xn = x + n * C * H * W;
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        const T* gp = grid + ((n * OH + oh) * OW + ow) * 2;
+        const T ix = grid_source_index(gp[0], W, padding, align_corners);
+        const T iy = grid_source_index(gp[1], H, padding, align_corners);
+        T* out = y + n * C * OH * OW + oh * OW + ow;
+        auto inside = [&](int64_t h, int64_t w) { return h >= 0 && h < H && w >= 0 && w < W; };
+        if (bilinear) {
+          const int64_t x0 = int64_t(std::floor(ix)), y0 = int64_t(std::floor(iy)), x1 = x0 + 1, y1 = y0 + 1;
+          const T nw = (T(x1) - ix) * (T(y1) - iy), ne = (ix - T(x0)) * (T(y1) - iy);
+          const T sw = (T(x1) - ix) * (iy - T(y0)), se = (ix - T(x0)) * (iy - T(y0));
+          const bool bnw = inside(y0, x0), bne = inside(y0, x1), bsw = inside(y1, x0), bse = inside(y1, x1);
+          for (int64_t c = 0; c < C; ++c) {
+            const T* xc = xn + c * H * W;
+            T v = 0;
+            if (bnw) v += xc[y0 * W + x0] * nw;
+            if (bne) v += xc[y0 * W + x1] * ne;
+            if (bsw) v += xc[y1 * W + x0] * sw;
+            if (bse) v += xc[y1 * W + x1] * se;
+            out[c * OH * OW] = v;
+          }
+        } else {
+          const int64_t xr = int64_t(std::nearbyint(ix)), yr = int64_t(std::nearbyint(iy));
+          const bool in = inside(yr, xr);
+          for (int64_t c = 0; c < C; ++c) out[c * OH * OW] = in ? xn[c * H * W + yr * W + xr] : T(0);
         }
-      } else {
-        const int64_t xr = int64_t(std::nearbyint(ix)), yr = int64_t(std::nearbyint(iy));
-        const bool in = inside(yr, xr);
-        for (int64_t c = 0; c < C; ++c) out[c * OH * OW] = in ? xn[c * H * W + yr * W + xr] : T(0);
       }
     }
-  }
+  });
 }
 
 }  // namespace packd::cpu

@@ -7,14 +7,14 @@
 // contiguous tensor of any rank becomes one flat run. It then calls
 //     inner(offsets, n, inner_strides)
 // once per run along the innermost remaining dimension: element i of operand k is at
-// offsets[k] + i * inner_strides[k]. Runs are spread over OpenMP threads when the total work
-// reaches `grain` elements.
-#include <omp.h>
-
+// offsets[k] + i * inner_strides[k]. Runs are spread over the worker pool (parallel.hpp) when
+// the total work reaches `grain` elements; when there are too few runs to go round (a contiguous
+// tensor is a single run) each run is cut into pieces, which inner sees as shorter runs.
 #include <algorithm>
 #include <array>
 #include <cstdint>
 
+#include "packd/backend/cpu/parallel.hpp"
 #include "packd/core/shape.hpp"
 
 namespace packd::cpu {
@@ -23,8 +23,8 @@ inline constexpr int64_t kParallelGrain = 32768;
 
 // Number of threads to use for `work` units of roughly unit cost.
 inline int threads_for(int64_t work, int64_t grain = kParallelGrain) {
-  if (work < grain || omp_in_parallel()) return 1;
-  return int(std::min<int64_t>(omp_get_max_threads(), std::max<int64_t>(1, work / grain)));
+  if (work < grain || in_parallel()) return 1;
+  return int(std::min<int64_t>(max_threads(), std::max<int64_t>(1, work / grain)));
 }
 
 template <int N>
@@ -95,11 +95,28 @@ void strided_for_each(const Shape& shape, const std::array<Shape, N>& strides, I
     run_rows(0, rows);
     return;
   }
-#pragma omp parallel num_threads(nt)
-  {
-    const int t = omp_get_thread_num(), nth = omp_get_num_threads();
-    run_rows(rows * t / nth, rows * (t + 1) / nth);
-  }
+  // Enough rows for ~8 chunks per thread: chunks of whole rows. Otherwise cut every row into
+  // `pieces` runs of at least kMinPiece elements and hand out (row, piece) items.
+  constexpr int64_t kMinPiece = 4096;
+  const int64_t want = int64_t(nt) * 8;
+  const int64_t pieces = rows >= want ? 1 : std::max<int64_t>(1, std::min(want / rows, n / kMinPiece));
+  if (pieces <= 1) return parallel_for(0, rows, nt, run_rows);
+  const int64_t piece = (n + pieces - 1) / pieces;
+  parallel_for(0, rows * pieces, nt, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t j0 = i % pieces * piece, len = std::min(piece, n - j0);
+      if (len <= 0) continue;
+      Offsets off{};
+      int64_t row = i / pieces;
+      for (int d = r - 2; d >= 0; --d) {
+        const int64_t id = row % s.shape[d];
+        row /= s.shape[d];
+        for (int k = 0; k < N; ++k) off[k] += id * s.strides[k][d];
+      }
+      for (int k = 0; k < N; ++k) off[k] += j0 * step[k];
+      inner(off, len, step);
+    }
+  });
 }
 
 }  // namespace packd::cpu

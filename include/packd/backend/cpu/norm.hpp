@@ -10,8 +10,6 @@
 // attribute and picked at run time, because packd's headers are built without -m flags. Sums use
 // per-plane accumulators of T combined in double (acc_t), and the variance is computed around a
 // shift (the channel's first element), which keeps sum-of-squares cancellation harmless.
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -107,7 +105,8 @@ void grad_apply(T* gx, const T* g, const T* x, int64_t n, T m, T A, T B, T C) {
   }
 }
 
-// Runs body(c) for every channel, spread over threads when the tensor is large enough.
+// Runs body(c) for every channel, spread over the worker pool's threads (which claim channels one
+// at a time) when the tensor is large enough.
 template <class Body>
 void for_channels(int64_t C, int64_t numel, Body body) {
   const int nt = std::min<int64_t>(threads_for(numel), std::max<int64_t>(C, 1));
@@ -115,8 +114,7 @@ void for_channels(int64_t C, int64_t numel, Body body) {
     for (int64_t c = 0; c < C; ++c) body(c);
     return;
   }
-#pragma omp parallel for num_threads(nt) schedule(static)
-  for (int64_t c = 0; c < C; ++c) body(c);
+  pool_for(C, nt, body);
 }
 
 }  // namespace bn_detail
@@ -152,8 +150,9 @@ template <class T>
 void batch_norm_affine(T* y, const T* x, int64_t N, int64_t C, int64_t S, const T* scale, const T* shift) {
   const int64_t P = N * C;
   const int nt = std::min<int64_t>(threads_for(P * S), std::max<int64_t>(P, 1));
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t p = 0; p < P; ++p) bn_detail::affine(y + p * S, x + p * S, S, scale[p % C], shift[p % C]);
+  parallel_for(0, P, nt, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) bn_detail::affine(y + p * S, x + p * S, S, scale[p % C], shift[p % C]);
+  });
 }
 
 // Backward. g, x, gx: contiguous (N, C, S); gx may be null (no input gradient wanted), gw/gb

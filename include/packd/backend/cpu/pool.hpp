@@ -1,11 +1,10 @@
 #pragma once
-// CPU pooling kernels over contiguous (P, H, W) planes (P = N*C), parallel over planes.
+// CPU pooling kernels over contiguous (P, H, W) planes (P = N*C), parallel over planes (chunks of
+// planes claimed from the worker pool, parallel.hpp).
 // Window geometry follows PyTorch's CPU kernels (aten/src/ATen/native/cpu/{MaxPoolKernel,
 // AvgPoolKernel,AdaptiveAvgPoolKernel}.cpp): max-pool indices are flat offsets h*W + w within the
 // input plane; NaN wins a max window; average windows are clipped to the padded input for the
 // divisor (count_include_pad) and to the input for the sum.
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -23,8 +22,9 @@ struct Pool2dGeom {
 template <class Body>
 void for_planes(int64_t P, int64_t work, Body body) {
   const int nt = std::min<int64_t>(threads_for(work), std::max<int64_t>(P, 1));
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t p = 0; p < P; ++p) body(p);
+  parallel_for(0, P, nt, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) body(p);
+  });
 }
 
 template <class T>

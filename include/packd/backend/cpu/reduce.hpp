@@ -6,9 +6,10 @@
 // over contiguous inner dimensions is one flat run). Work is split over outputs when there are
 // many, and over the reduced space (partial accumulators, combined at the end) when there are few,
 // as for a full sum. The step receives the row-major index within the reduced sub-space, which
-// argmax and argmin need.
-#include <omp.h>
-
+// argmax and argmin need. Threads come from the worker pool (parallel.hpp, via loop.hpp); a
+// split reduction folds a fixed number of slices (set by the thread count, not by which thread
+// runs which) and combines them in order, so its result does not depend on the scheduling.
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <vector>
@@ -81,24 +82,25 @@ void reduce_kernel(Out* out, const T* x, const Shape& shape, const Shape& stride
 
   const int nt = threads_for(nout * nred);
   if (nt > 1 && nout >= nt * 4) {
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (int64_t o = 0; o < nout; ++o) out[o] = finish(fold(base_of(o), 0, nred, init));
+    parallel_for(0, nout, nt, [&](int64_t o0, int64_t o1) {
+      for (int64_t o = o0; o < o1; ++o) out[o] = finish(fold(base_of(o), 0, nred, init));
+    });
     return;
   }
+  // Few outputs: each one's reduced space in 4 slices per thread, claimed dynamically.
+  const int64_t slices = std::min<int64_t>(int64_t(nt) * 4, nred);
+  std::vector<Acc> partial(static_cast<std::size_t>(nt > 1 ? slices : 0), init);
   for (int64_t o = 0; o < nout; ++o) {
     const int64_t base = base_of(o);
     if (nt <= 1) {
       out[o] = finish(fold(base, 0, nred, init));
       continue;
     }
-    std::vector<Acc> partial(nt, init);
-#pragma omp parallel num_threads(nt)
-    {
-      const int t = omp_get_thread_num(), nth = omp_get_num_threads();
-      partial[t] = fold(base, nred * t / nth, nred * (t + 1) / nth, init);
-    }
+    pool_for(slices, nt, [&](int64_t i) {
+      partial[static_cast<std::size_t>(i)] = fold(base, nred * i / slices, nred * (i + 1) / slices, init);
+    });
     Acc acc = partial[0];
-    for (int t = 1; t < nt; ++t) acc = combine(acc, partial[t]);
+    for (std::size_t i = 1; i < partial.size(); ++i) acc = combine(acc, partial[i]);
     out[o] = finish(acc);
   }
 }

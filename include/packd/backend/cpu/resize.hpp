@@ -12,8 +12,6 @@
 // two-row cache, then output rows blend two of them (vectorised over OW). Backward is the
 // transpose: rows of the gradient are spread over input rows (vectorised), then each input row is
 // scattered along W.
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdint>

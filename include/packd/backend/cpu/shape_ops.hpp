@@ -9,8 +9,10 @@
 // caller says that dimension's map is one-to-one.
 //
 // gather_kernel / gather_scatter_add: torch.gather along one dimension and its adjoint.
-#include <omp.h>
-
+//
+// Threads (the worker pool, parallel.hpp) claim chunks of rows, or for the scatters chunks of
+// dimension-0 indices, each covering whole rows.
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <limits>
@@ -88,13 +90,7 @@ void index_map_gather(T* out, const Shape& oshape, const T* x, const OffsetMaps&
       for (int64_t j = 0; j < n; ++j) o[j] = last[j] == kFillOffset ? fill : xb[last[j]];
     });
   };
-  const int nt = threads_for(rows * n);
-  if (nt <= 1) return run(0, rows);
-#pragma omp parallel num_threads(nt)
-  {
-    const int t = omp_get_thread_num(), nth = omp_get_num_threads();
-    run(rows * t / nth, rows * (t + 1) / nth);
-  }
+  parallel_for(0, rows, threads_for(rows * n), run);
 }
 
 // gx (zeroed, any strides encoded in maps) += g (contiguous, oshape) along the maps.
@@ -122,11 +118,7 @@ void index_map_scatter_add(T* gx, const Shape& oshape, const T* g, const OffsetM
   const int nt = dim0_one_to_one && r >= 2 ? std::min<int64_t>(threads_for(rows * n), outer) : 1;
   if (nt <= 1) return run(0, rows);
   const int64_t per = rows / outer;
-#pragma omp parallel num_threads(nt)
-  {
-    const int t = omp_get_thread_num(), nth = omp_get_num_threads();
-    run(outer * t / nth * per, outer * (t + 1) / nth * per);
-  }
+  parallel_for(0, outer, nt, [&](int64_t i0, int64_t i1) { run(i0 * per, i1 * per); });
 }
 
 // out (contiguous, ishape) = x[..., index[...], ...] along `dim`; index contiguous with ishape.
@@ -169,11 +161,7 @@ void gather_impl(T* out, const Shape& ishape, const int64_t* index, T* x, const 
   const int nt = can_split ? std::min<int64_t>(threads_for(rows * n), outer) : 1;
   if (nt <= 1) return run(0, rows);
   const int64_t per = rows / outer;
-#pragma omp parallel num_threads(nt)
-  {
-    const int t = omp_get_thread_num(), nth = omp_get_num_threads();
-    run(outer * t / nth * per, outer * (t + 1) / nth * per);
-  }
+  parallel_for(0, outer, nt, [&](int64_t i0, int64_t i1) { run(i0 * per, i1 * per); });
 }
 
 }  // namespace packd::cpu

@@ -4,16 +4,15 @@
 // ISA dispatch: packd is compiled for baseline x86-64, so hot loops are written as plain loops
 // and run through simd_run(f), which calls f inside a copy compiled for AVX-512 or AVX2 (GCC's
 // target + flatten attributes inline f and everything it calls into that copy, where the
-// auto-vectoriser uses the wide registers). OpenMP regions stay outside f: an outlined parallel
-// body would not inherit the target.
+// auto-vectoriser uses the wide registers). Thread-pool bodies stay outside f: the threads run
+// the body, not the target copy; simd_run goes inside each chunk.
 //
-// parallel_chunks: an OpenMP loop whose threads claim chunks from a shared counter, so a thread
-// the OS preempts on a loaded machine holds up at most one chunk.
-#include <omp.h>
-
+// parallel_chunks: parallel_for (parallel.hpp) under the name the kernels use: threads claim
+// chunks from a shared counter, so a thread the OS preempts holds up at most one chunk.
 #include <algorithm>
-#include <atomic>
 #include <cstdint>
+
+#include "packd/backend/cpu/parallel.hpp"
 
 namespace packd::cpu {
 
@@ -62,21 +61,11 @@ inline void simd_run(const F& f) {
   f();
 }
 
-// Runs body(a, b) over [0, items) with up to nt OpenMP threads that claim chunks from a shared
-// counter, so a thread the OS preempts (a loaded machine) holds up at most one chunk.
+// Runs body(a, b) over [0, items) with up to nt threads of the pool that claim chunks from a
+// shared counter, so a thread the OS preempts (a loaded machine) holds up at most one chunk.
 template <class Body>
 void parallel_chunks(int64_t items, int nt, Body body) {
-  if (items <= 0) return;
-  nt = int(std::min<int64_t>(nt, items));
-  if (nt <= 1) return body(int64_t(0), items);
-  const int64_t chunk = std::max<int64_t>(1, items / (int64_t(nt) * 8));
-  std::atomic<int64_t> next{0};
-#pragma omp parallel num_threads(nt)
-  for (;;) {
-    const int64_t a = next.fetch_add(chunk, std::memory_order_relaxed);
-    if (a >= items) break;
-    body(a, std::min(items, a + chunk));
-  }
+  parallel_for(0, items, nt, body);
 }
 
 // Calls body(o, i0, n) for every block [i0, i0 + n) of `block` inner positions of each of O outer

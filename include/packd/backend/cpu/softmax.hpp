@@ -4,8 +4,6 @@
 // stable: the maximum along N is subtracted before exp. When I == 1 each row is reduced on its own;
 // otherwise a block of up to kSoftmaxBlock inner positions is processed together, walking N in the
 // outer loop, so every step reads a contiguous run (e.g. softmax over channels of NCHW).
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdint>

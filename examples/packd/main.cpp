@@ -1,0 +1,50 @@
+// The packd program: subcommands over the packd library. Commands that later issues build (demo,
+// train, eval, infer) say so and exit with status 2.
+#include <packd/config.hpp>
+#include <packd/core/error.hpp>
+
+#include <cstdio>
+#include <map>
+#include <string>
+
+#include "commands.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"packd: few-shot anomaly detection by Prototype-Aware Contrastive Knowledge Distillation"};
+  app.require_subcommand(1);
+  std::map<CLI::App*, packd_cli::Run> runs;
+  auto add = [&](CLI::App* sub, packd_cli::Run run) { runs[sub] = std::move(run); };
+
+  CLI::App* version = app.add_subcommand("version", "print the version and build configuration");
+  add(version, [] {
+    std::printf("packd %d.%d.%d (CUDA backend: %s)\n", PACKD_VERSION_MAJOR, PACKD_VERSION_MINOR, PACKD_VERSION_PATCH,
+                PACKD_WITH_CUDA ? "built" : "not built");
+    return 0;
+  });
+  CLI::App* features = app.add_subcommand("features", "write teacher (and student) features of an image or tensor");
+  add(features, packd_cli::add_features(*features));
+  for (const char* c : {"demo", "train", "eval", "infer"}) {
+    CLI::App* sub = app.add_subcommand(c, std::string(c) + " (not yet available in this version)");
+    sub->allow_extras();
+    add(sub, [c] {
+      std::fprintf(stderr, "packd %s: not yet available in this version (see README.md)\n", c);
+      return 2;
+    });
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  for (auto& [sub, run] : runs) {
+    if (!sub->parsed()) continue;
+    try {
+      return run();
+    } catch (const packd::Error& e) {
+      std::fprintf(stderr, "packd %s: error: %s\n", sub->get_name().c_str(), e.what());
+      return 1;
+    }
+  }
+  return 2;
+}
