@@ -31,7 +31,7 @@
 // the matrix, and forward / backward-input are one single-threaded GEMM per image, the threads
 // taking images from a counter (images_gemm; the products are small, 256x256x1024 in WideResNet).
 // Otherwise the GEMM is parallel inside (dynamic work sharing), so the loops over images are
-// sequential, and the steps between GEMMs (col2im, bias gradient) run on the GEMM's worker pool
+// sequential, and the steps between GEMMs (col2im, bias gradient) run on the worker pool
 // (pool_for), not in OpenMP regions whose spinning threads would slow the next GEMM.
 #include <algorithm>
 #include <cstdint>
