@@ -35,9 +35,9 @@
     std::string packd_what_;                                  \
     try {                                                     \
       (void)(expr);                                           \
-    } catch (const ::packd::Error& e) {                       \
+    } catch (const ::packd::Error& packd_e_) {                \
       packd_threw_ = true;                                    \
-      packd_what_ = e.what();                                 \
+      packd_what_ = packd_e_.what();                          \
     }                                                         \
     INFO("expression: " #expr);                               \
     CHECK(packd_threw_);                                      \

@@ -78,17 +78,22 @@ class DeBasicBlock : public Block<T> {
       auto seq = this->register_module("upsample", std::make_shared<nn::Sequential<T>>());
       shortcut_ = {seq->push_back(nn::deconv2x2<T>(inplanes, planes, gen)),
                    seq->push_back(std::make_shared<nn::BatchNorm2d<T>>(planes))};
+    } else if (inplanes != planes) {
+      // A stride-1 block whose width changes (PACKD's refine block) projects with a 1x1 conv + bn.
+      auto seq = this->register_module("upsample", std::make_shared<nn::Sequential<T>>());
+      projection_ = {seq->push_back(nn::conv1x1<T>(inplanes, planes, 1, gen)),
+                     seq->push_back(std::make_shared<nn::BatchNorm2d<T>>(planes))};
     }
   }
   Tensor<T> forward(const Tensor<T>& x) override {  // (N, inplanes, H, W) -> (N, planes, sH, sW), s = 2 if upsampling
     const bool up = bool(up_cb1_);
     Tensor<T> out = cb2_(relu(up ? up_cb1_(x) : cb1_(x)));
-    return relu(add(out, up ? shortcut_(x) : x));
+    return relu(add(out, up ? shortcut_(x) : projection_ ? projection_(x) : x));
   }
 
  private:
   nn::ConvBn<T, nn::ConvTranspose2d<T>> up_cb1_;
-  nn::ConvBn<T> cb1_, cb2_;
+  nn::ConvBn<T> cb1_, cb2_, projection_;
   nn::ConvBn<T, nn::ConvTranspose2d<T>> shortcut_;
 };
 
@@ -194,10 +199,13 @@ class OCBE : public nn::Module<T> {
 
 // RD4AD's reversed decoder. extra_in adds input channels to the first block of layer1..3 (PACKD
 // concatenates its guide feature and probability map there); zero gives RD's decoder.
+// refine_in > 0 adds PACKD's refine block ("refine": one stride-1 decoder block of planes b,
+// refine_in -> b e channels, with a 1x1 conv + bn shortcut), applied by refine().
 template <FloatScalar T>
 class ReverseDecoder : public nn::Module<T> {
  public:
-  ReverseDecoder(const RDSpec& spec, Generator& gen, std::array<int64_t, 3> extra_in = {0, 0, 0}) : spec_(spec) {
+  ReverseDecoder(const RDSpec& spec, Generator& gen, std::array<int64_t, 3> extra_in = {0, 0, 0}, int64_t refine_in = 0)
+      : spec_(spec) {
     const int64_t e = expansion(spec.block), b = spec.base_planes;
     int64_t inplanes = 8 * b * e;
     for (int i = 0; i < 3; ++i) {
@@ -213,8 +221,22 @@ class ReverseDecoder : public nn::Module<T> {
       inplanes = planes * e;
       layers_[i] = this->register_module("layer" + std::to_string(i + 1), layer);
     }
+    if (refine_in > 0) {
+      if (spec.block == BlockKind::basic)
+        refine_ = this->register_module("refine", std::make_shared<DeBasicBlock<T>>(refine_in, b, false, gen));
+      else
+        refine_ = this->register_module("refine",
+                                        std::make_shared<DeBottleneck<T>>(refine_in, b, false, spec.width_per_group, gen));
+    }
     kaiming_init_convs(*this, gen);
   }
+
+  // PACKD's refine block: (N, refine_in, H, W) -> (N, b e, H, W).
+  Tensor<T> refine(const Tensor<T>& x) {
+    PACKD_CHECK(refine_ != nullptr, "ReverseDecoder: this decoder has no refine block");
+    return refine_->forward(x);
+  }
+  bool has_refine() const { return refine_ != nullptr; }
 
   // One decoder layer i (0, 1, 2): (N, C, H, W) -> (N, C/2, 2H, 2W).
   Tensor<T> layer(int i, const Tensor<T>& x) { return layers_.at(std::size_t(i))->forward(x); }
@@ -232,6 +254,7 @@ class ReverseDecoder : public nn::Module<T> {
  private:
   RDSpec spec_;
   std::array<std::shared_ptr<nn::Sequential<T>>, 3> layers_;
+  std::shared_ptr<Block<T>> refine_;
 };
 
 // RD's training loss (the official code's form, which PACKD's Eq. 1 keeps): per stage, one cosine

@@ -1,0 +1,289 @@
+#pragma once
+// PACKD's meta-training loop (paper 5.1, packd-method.md D10-D12): episodes from the training
+// categories, the frozen teacher under no-grad in eval mode, Adam on the student (bn, decoder,
+// proto, proj), a progress line, a JSON-lines log of every step's losses, atomic checkpoints
+// every N steps and at the end, and exact resume.
+//
+// RUN_DIR holds:
+//   checkpoint.safetensors   the student's state_dict (PyTorch names, packd-method.md 3) + "optim.*"
+//                            (Adam's state) + __metadata__: the run's config (JSON), step, epoch,
+//                            the sampler's position and generator states
+//   log.jsonl                one JSON object per step: step, epoch, loss, kd, nce, orth per stage, lr,
+//                            images per second
+//   config.json              the run's configuration (written at the start)
+//
+// Resume (TrainOptions::resume) restores all of it and truncates log.jsonl to the checkpoint's
+// step, so a run killed at any point and resumed ends with the same weights as an uninterrupted
+// run (CPU, same thread count: packd's kernels are deterministic for a fixed thread count).
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstring>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "packd/data/image.hpp"
+#include "packd/io/checkpoint.hpp"
+#include "packd/io/sha256.hpp"
+#include "packd/io/weights.hpp"
+#include "packd/models/packd_loss.hpp"
+#include "packd/optim/adam.hpp"
+#include "packd/train/augment.hpp"
+#include "packd/train/sampler.hpp"
+
+namespace packd::train {
+
+struct TrainOptions {
+  std::string backbone = "wide_resnet50_2";
+  int64_t base_planes = 64;        // < 64 narrows teacher and student alike (random teacher only: demos, tests)
+  std::string weights;             // the teacher's ImageNet weights; empty = random teacher (warned)
+  int64_t image_size = 256;
+  int64_t shots = 2;               // k
+  int64_t batch_size = 32;
+  int64_t cats_per_batch = 4;      // D10
+  int64_t epochs = 100;
+  int64_t max_steps = 0;           // > 0: stop after this many steps (smoke tests, benchmarks)
+  double lr = 5e-4;                // paper 5.1
+  std::array<double, 2> betas{0.5, 0.999};  // D11
+  uint64_t seed = 0;
+  int64_t checkpoint_every = 100;  // steps
+  std::string out = "run";
+  bool resume = false;
+  bool progress = true;
+  models::PackdConfig method;
+
+  nlohmann::json to_json() const {
+    return {{"backbone", backbone},   {"base_planes", base_planes}, {"weights", weights},
+            {"image_size", image_size}, {"shots", shots},           {"batch_size", batch_size},
+            {"cats_per_batch", cats_per_batch}, {"epochs", epochs}, {"max_steps", max_steps},
+            {"lr", lr},               {"betas", betas},             {"seed", seed},
+            {"checkpoint_every", checkpoint_every}, {"method", method.to_json()}};
+  }
+};
+
+// The teacher and student specifications of a run (a narrowed backbone for base_planes < 64).
+inline models::ResNetSpec teacher_spec(const TrainOptions& o) {
+  models::ResNetSpec s = models::resnet_spec(o.backbone);
+  PACKD_CHECK(o.base_planes > 0 && o.base_planes <= 64 && 64 % o.base_planes == 0, "--width: base planes ", o.base_planes,
+              " must divide 64");
+  PACKD_CHECK(o.base_planes == 64 || o.weights.empty(), "--width ", o.base_planes,
+              " narrows the teacher, so ImageNet weights (--weights) cannot be loaded into it");
+  s.base_planes = o.base_planes;
+  return s;
+}
+
+// Loads an image list once, resized and normalised: (3, S, S) per path.
+class ImageCache {
+ public:
+  explicit ImageCache(int64_t size) : size_(size) {}
+  const Tensor<float>& get(const std::string& path) {
+    auto it = cache_.find(path);
+    if (it == cache_.end()) it = cache_.emplace(path, data::load_image(path, size_).squeeze(0)).first;
+    return it->second;
+  }
+
+ private:
+  int64_t size_;
+  std::map<std::string, Tensor<float>> cache_;
+};
+
+template <FloatScalar T>
+struct EpisodeTensors {
+  Tensor<T> query;    // (B, 3, S, S)
+  Tensor<T> support;  // (B, V, 3, S, S)
+  std::vector<int64_t> labels;
+};
+
+template <FloatScalar T>
+EpisodeTensors<T> episode_tensors(const std::vector<Query>& batch, ImageCache& cache, const std::string& aug) {
+  EpisodeTensors<T> e;
+  std::vector<Tensor<T>> qs, ss;
+  for (const auto& q : batch) {
+    qs.push_back(cache.get(q.image).template to<T>().unsqueeze(0));
+    std::vector<Tensor<T>> sup;
+    for (const auto& s : q.supports) sup.push_back(cache.get(s).template to<T>().unsqueeze(0));
+    ss.push_back(support_views(cat<T>(sup, 0), aug).unsqueeze(0));  // (1, V, 3, S, S)
+    e.labels.push_back(q.category);
+  }
+  e.query = cat<T>(qs, 0);
+  e.support = cat<T>(ss, 0);
+  return e;
+}
+
+struct StepRecord {
+  int64_t step = 0, epoch = 0;
+  double loss = 0, images_per_s = 0;
+  std::array<double, 3> kd{}, nce{}, orth{};
+};
+
+class Trainer {
+ public:
+  Trainer(const TrainOptions& o, std::vector<TrainCategory> categories)
+      : opt_(o),
+        sampler_(std::move(categories), {.batch_size = o.batch_size, .cats_per_batch = o.cats_per_batch, .shots = o.shots},
+                 o.seed),
+        cache_(o.image_size) {
+    o.method.validate();
+    PACKD_CHECK(o.image_size >= 32 && o.image_size % 32 == 0, "--image-size ", o.image_size,
+                " must be a positive multiple of 32");
+    PACKD_CHECK(o.cats_per_batch >= 2 || o.method.lambda1 == 0, "--cats-per-batch ", o.cats_per_batch,
+                ": the contrastive loss needs queries of at least two categories per batch (or lambda1=0)");
+    PACKD_CHECK(o.epochs > 0 || o.max_steps > 0, "nothing to do: --epochs and --max-steps are both 0");
+    PACKD_CHECK(o.checkpoint_every > 0, "--checkpoint-every must be positive");
+    Generator gen(o.seed);
+    const models::ResNetSpec ts = teacher_spec(o);
+    model_ = std::make_shared<models::PackdStudent<float>>(ts, models::rd_spec(ts), o.method, gen);
+    if (!o.weights.empty()) {
+      io::check_torchvision_hash(o.weights);
+      model_->teacher->load_state_dict(io::load_weights(o.weights), {}, o.weights);
+    }
+    optim_ = std::make_unique<optim::Adam<float>>(model_->named_parameters(), optim::AdamOptions{.lr = o.lr, .betas = o.betas});
+    std::filesystem::create_directories(o.out);
+    if (o.resume && std::filesystem::exists(checkpoint_path())) restore();
+  }
+
+  bool teacher_is_random() const { return opt_.weights.empty(); }
+  int64_t step() const { return step_; }
+  int64_t total_steps() const {
+    const int64_t by_epochs = opt_.epochs * sampler_.batches_per_epoch();
+    return opt_.max_steps > 0 ? (opt_.epochs > 0 ? std::min(opt_.max_steps, by_epochs) : opt_.max_steps) : by_epochs;
+  }
+  models::PackdStudent<float>& model() { return *model_; }
+  std::string checkpoint_path() const { return (std::filesystem::path(opt_.out) / "checkpoint.safetensors").string(); }
+
+  // One training step on the next episode.
+  StepRecord train_step() {
+    const auto t0 = std::chrono::steady_clock::now();
+    const int64_t epoch = sampler_.epoch();
+    auto batch = sampler_.next();
+    EpisodeTensors<float> e = episode_tensors<float>(batch, cache_, opt_.method.aug);
+    model_->train();
+    auto f = model_->forward(e.query, e.support);
+    auto loss = models::packd_loss(*model_, f, e.labels);
+    optim_->zero_grad();
+    loss.total.backward();
+    optim_->step();
+    ++step_;
+    StepRecord r;
+    r.step = step_;
+    r.epoch = epoch;
+    r.loss = loss.total.item();
+    for (std::size_t i = 0; i < 3; ++i) {
+      r.kd[i] = loss.kd[i].item();
+      r.nce[i] = loss.nce[i].defined() ? loss.nce[i].item() : 0.0;
+      r.orth[i] = loss.orth[i].defined() ? loss.orth[i].item() : 0.0;
+    }
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    r.images_per_s = double(batch.size()) / s;
+    return r;
+  }
+
+  // The whole run: steps until the end, checkpoints every N steps and at the end. `on_step`
+  // sees every record (tests use it to stop a run part-way).
+  void run(const std::function<bool(const StepRecord&)>& on_step = {}) {
+    std::ofstream log((std::filesystem::path(opt_.out) / "log.jsonl").string(), std::ios::app);
+    {
+      nlohmann::json cfg = opt_.to_json();
+      io::write_file_atomic((std::filesystem::path(opt_.out) / "config.json").string(),
+                            [&] { std::string t = cfg.dump(2) + "\n"; return std::vector<uint8_t>(t.begin(), t.end()); }());
+    }
+    const int64_t total = total_steps();
+    const auto start = std::chrono::steady_clock::now();
+    const int64_t first = step_;
+    while (step_ < total) {
+      StepRecord r = train_step();
+      nlohmann::json j = {{"step", r.step},     {"epoch", r.epoch}, {"loss", r.loss}, {"kd", r.kd},
+                          {"nce", r.nce},       {"orth", r.orth},   {"lr", opt_.lr},  {"images_per_s", r.images_per_s}};
+      log << j.dump() << "\n" << std::flush;
+      if (opt_.progress) {
+        const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        const double eta = el / double(step_ - first) * double(total - step_);
+        std::fprintf(stderr, "\r[epoch %lld] step %lld/%lld  loss %.4f (kd %.3f nce %.3f orth %.3f)  %.1f img/s  ETA %.0fs   ",
+                     (long long)r.epoch, (long long)step_, (long long)total, r.loss, r.kd[0] + r.kd[1] + r.kd[2],
+                     r.nce[0] + r.nce[1] + r.nce[2], r.orth[0] + r.orth[1] + r.orth[2], r.images_per_s, eta);
+      }
+      if (step_ % opt_.checkpoint_every == 0 || step_ == total) save();
+      if (on_step && !on_step(r)) break;
+    }
+    if (opt_.progress) std::fprintf(stderr, "\n");
+  }
+
+  void save() const {
+    std::map<std::string, io::RawTensor> tensors = model_->state_dict_raw();
+    for (auto& [k, v] : optim_->state_dict("optim.")) tensors[k] = v;
+    const auto st = sampler_.state();
+    nlohmann::json pos = {{"epoch", st.epoch}, {"batch", st.batch}, {"epoch_start", encode(st.epoch_start)},
+                          {"supports", encode(st.supports)}};
+    io::save_checkpoint(checkpoint_path(), tensors, opt_.to_json(),
+                        {{"step", std::to_string(step_)}, {"sampler", pos.dump()}, {"kind", "packd.train"}});
+  }
+
+ private:
+  // Generator states as JSON: the four words as decimal strings (JSON numbers lose 64-bit values),
+  // the Box-Muller spare as its bit pattern.
+  static nlohmann::json encode(const Generator::State& s) {
+    nlohmann::json words = nlohmann::json::array();
+    for (uint64_t w : s.s) words.push_back(std::to_string(w));
+    uint64_t spare_bits = 0;
+    std::memcpy(&spare_bits, &s.spare, sizeof spare_bits);
+    return {{"s", words}, {"spare", std::to_string(spare_bits)}, {"has_spare", s.has_spare}};
+  }
+  static Generator::State decode(const nlohmann::json& j) {
+    Generator::State s{};
+    for (std::size_t i = 0; i < 4; ++i) s.s[i] = std::stoull(j.at("s").at(i).get<std::string>());
+    const uint64_t spare_bits = std::stoull(j.at("spare").get<std::string>());
+    std::memcpy(&s.spare, &spare_bits, sizeof spare_bits);
+    s.has_spare = j.at("has_spare").get<bool>();
+    return s;
+  }
+
+  void restore() {
+    io::Checkpoint c = io::load_checkpoint(checkpoint_path());
+    // epochs, max_steps and the checkpoint interval may change on resume; anything else would
+    // make a different run.
+    nlohmann::json a = c.config, b = opt_.to_json();
+    for (const char* k : {"epochs", "max_steps", "checkpoint_every"}) a.erase(k), b.erase(k);
+    PACKD_CHECK(a == b, checkpoint_path(), ": --resume with a different configuration than the checkpoint's:\n  saved ",
+                a.dump(), "\n  now   ", b.dump());
+    nn::WeightMap model_part, optim_part;
+    for (auto& [k, v] : c.tensors) (k.rfind("optim.", 0) == 0 ? optim_part : model_part)[k] = v;
+    model_->load_state_dict(model_part, {}, checkpoint_path());
+    optim_->load_state_dict(optim_part, "optim.", checkpoint_path());
+    step_ = std::stoll(c.metadata.at("step"));
+    const auto pos = nlohmann::json::parse(c.metadata.at("sampler"));
+    EpisodeSampler::State st;
+    st.epoch = pos["epoch"].get<int64_t>();
+    st.batch = pos["batch"].get<int64_t>();
+    st.epoch_start = decode(pos["epoch_start"]);
+    st.supports = decode(pos["supports"]);
+    sampler_.set_state(st);
+    truncate_log();
+  }
+
+  // Drops log lines written after the checkpoint (by the interrupted run).
+  void truncate_log() const {
+    const std::string path = (std::filesystem::path(opt_.out) / "log.jsonl").string();
+    std::ifstream in(path);
+    std::string line, kept;
+    while (std::getline(in, line)) {
+      if (line.empty()) continue;
+      if (nlohmann::json::parse(line).value("step", int64_t(0)) <= step_) kept += line + "\n";
+    }
+    io::write_file_atomic(path, std::vector<uint8_t>(kept.begin(), kept.end()));
+  }
+
+  TrainOptions opt_;
+  EpisodeSampler sampler_;
+  ImageCache cache_;
+  std::shared_ptr<models::PackdStudent<float>> model_;
+  std::unique_ptr<optim::Adam<float>> optim_;
+  int64_t step_ = 0;
+};
+
+}  // namespace packd::train
