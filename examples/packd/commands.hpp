@@ -10,5 +10,8 @@ namespace packd_cli {
 using Run = std::function<int()>;
 
 Run add_features(CLI::App& app);
+Run add_eval(CLI::App& app);
+Run add_infer(CLI::App& app);
+Run add_train(CLI::App& app);
 
 }  // namespace packd_cli

@@ -1,5 +1,5 @@
-// The packd program: subcommands over the packd library. Commands that later issues build (demo,
-// train, eval, infer) say so and exit with status 2.
+// The packd program: subcommands over the packd library. Commands that later issues build say so
+// and exit with status 2.
 #include <packd/config.hpp>
 #include <packd/core/error.hpp>
 
@@ -23,7 +23,13 @@ int main(int argc, char** argv) {
   });
   CLI::App* features = app.add_subcommand("features", "write teacher (and student) features of an image or tensor");
   add(features, packd_cli::add_features(*features));
-  for (const char* c : {"demo", "train", "eval", "infer"}) {
+  CLI::App* train = app.add_subcommand("train", "meta-train PACKD on the training categories of a data set");
+  add(train, packd_cli::add_train(*train));
+  CLI::App* eval = app.add_subcommand("eval", "few-shot evaluation of a trained run: k supports, runs, metrics, reports");
+  add(eval, packd_cli::add_eval(*eval));
+  CLI::App* infer = app.add_subcommand("infer", "anomaly maps and scores of your own images, given a few normal ones");
+  add(infer, packd_cli::add_infer(*infer));
+  for (const char* c : {"demo"}) {
     CLI::App* sub = app.add_subcommand(c, std::string(c) + " (not yet available in this version)");
     sub->allow_extras();
     add(sub, [c] {

@@ -66,6 +66,8 @@ class EpisodeSampler {
   int64_t batches_per_epoch() const { return int64_t(plan_.size()); }
   int64_t epoch() const { return epoch_; }
   int64_t batch_in_epoch() const { return next_; }
+  // The epoch the next batch belongs to.
+  int64_t next_epoch() const { return next_ < int64_t(plan_.size()) ? epoch_ : epoch_ + 1; }
   const std::vector<TrainCategory>& categories() const { return cats_; }
 
   // The next batch (B queries with their supports); starts a new epoch when one is used up.

@@ -150,9 +150,15 @@ class Trainer {
 
   bool teacher_is_random() const { return opt_.weights.empty(); }
   int64_t step() const { return step_; }
+  // Steps of the whole run: exact with --max-steps; with epochs, an estimate from the current
+  // epoch's batch count (epochs differ by a batch when categories do not divide evenly).
   int64_t total_steps() const {
     const int64_t by_epochs = opt_.epochs * sampler_.batches_per_epoch();
     return opt_.max_steps > 0 ? (opt_.epochs > 0 ? std::min(opt_.max_steps, by_epochs) : opt_.max_steps) : by_epochs;
+  }
+  // True when the run has done its steps (max_steps) or its epochs.
+  bool finished() const {
+    return (opt_.max_steps > 0 && step_ >= opt_.max_steps) || (opt_.epochs > 0 && sampler_.next_epoch() >= opt_.epochs);
   }
   models::PackdStudent<float>& model() { return *model_; }
   std::string checkpoint_path() const { return (std::filesystem::path(opt_.out) / "checkpoint.safetensors").string(); }
@@ -193,11 +199,11 @@ class Trainer {
       io::write_file_atomic((std::filesystem::path(opt_.out) / "config.json").string(),
                             [&] { std::string t = cfg.dump(2) + "\n"; return std::vector<uint8_t>(t.begin(), t.end()); }());
     }
-    const int64_t total = total_steps();
     const auto start = std::chrono::steady_clock::now();
     const int64_t first = step_;
-    while (step_ < total) {
+    while (!finished()) {
       StepRecord r = train_step();
+      const int64_t total = std::max(total_steps(), step_);
       nlohmann::json j = {{"step", r.step},     {"epoch", r.epoch}, {"loss", r.loss}, {"kd", r.kd},
                           {"nce", r.nce},       {"orth", r.orth},   {"lr", opt_.lr},  {"images_per_s", r.images_per_s}};
       log << j.dump() << "\n" << std::flush;
@@ -208,7 +214,7 @@ class Trainer {
                      (long long)r.epoch, (long long)step_, (long long)total, r.loss, r.kd[0] + r.kd[1] + r.kd[2],
                      r.nce[0] + r.nce[1] + r.nce[2], r.orth[0] + r.orth[1] + r.orth[2], r.images_per_s, eta);
       }
-      if (step_ % opt_.checkpoint_every == 0 || step_ == total) save();
+      if (step_ % opt_.checkpoint_every == 0 || finished()) save();
       if (on_step && !on_step(r)) break;
     }
     if (opt_.progress) std::fprintf(stderr, "\n");
