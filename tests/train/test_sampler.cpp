@@ -82,4 +82,6 @@ TEST_CASE("the sampler refuses what cannot be trained, before training") {
   CHECK_THROWS_PACKD(EpisodeSampler(cats, {.batch_size = 4, .cats_per_batch = 4, .shots = 2}, 0), "at least one other image");
   CHECK_THROWS_PACKD(EpisodeSampler(categories(4, 3), {.batch_size = 16, .cats_per_batch = 4, .shots = 2}, 0),
                      "fewer than the 4 queries");
+  CHECK_THROWS_PACKD(EpisodeSampler(categories(4, 5), {.batch_size = 4, .cats_per_batch = 4, .shots = 8}, 0),
+                     "k = 8 supports besides the query need at least 9");
 }

@@ -5,7 +5,8 @@
 //   a batch holds B queries from `cats_per_batch` categories, B / cats_per_batch each, so that
 //   the contrastive loss has negatives (queries of other categories) in every batch;
 //   every query gets k supports drawn uniformly from its own category's train/good images,
-//   never the query itself (repeats among the k are possible, as in RegAD).
+//   never the query itself (repeats among the k are possible, as in RegAD; a category needs at
+//   least k + 1 images).
 //
 // Everything comes from one Generator: the epoch's plan is a function of the generator state at
 // the epoch's start, so (epoch, batch index, that state) is the whole position and a resumed run
@@ -56,6 +57,8 @@ class EpisodeSampler {
       PACKD_CHECK(!c.images.empty(), "sampler: category '", c.name, "' has no training images");
       PACKD_CHECK(int64_t(c.images.size()) >= 2, "sampler: category '", c.name,
                   "' has one training image; a query needs at least one other image of its category as support");
+      PACKD_CHECK(int64_t(c.images.size()) > opt.shots, "sampler: category '", c.name, "' has ", c.images.size(),
+                  " training images: k = ", opt.shots, " supports besides the query need at least ", opt.shots + 1);
       PACKD_CHECK(int64_t(c.images.size()) >= per_cat, "sampler: category '", c.name, "' has ", c.images.size(),
                   " training images, fewer than the ", per_cat, " queries it must give a batch");
     }
