@@ -17,6 +17,7 @@
 #include "testing.hpp"
 
 using namespace packd;
+using packd::testing::check_scaled;
 
 namespace {
 
@@ -34,16 +35,6 @@ Config small_config(const std::string& name) {
             {models::BlockKind::bottleneck, 1, {1, 2, 2}, 128, 2}, dir};
   return {name, {name, models::BlockKind::basic, {2, 2, 2, 1}, 64, 2, 10}, {models::BlockKind::basic, 2, {2, 2, 2}, 64, 2},
           dir};
-}
-
-// |a - e| <= tol * max|e| everywhere: relative to the tensor's scale, as the features of a
-// randomly initialised deep network span several orders of magnitude.
-template <Scalar T, Scalar U>
-void check_scaled(const Tensor<T>& actual, const Tensor<U>& expected, double tol, const std::string& what) {
-  double scale = 0;
-  for (auto v : expected.to_vector()) scale = std::max(scale, std::abs(double(v)));
-  INFO(what << " (scale " << scale << ")");
-  CHECK_CLOSE(actual, expected, 0.0, tol * std::max(scale, 1e-30));
 }
 
 template <FloatScalar T>

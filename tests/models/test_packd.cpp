@@ -10,6 +10,7 @@
 #include "testing.hpp"
 
 using namespace packd;
+using packd::testing::check_scaled;
 
 namespace {
 
@@ -149,15 +150,6 @@ std::shared_ptr<models::PackdStudent<double>> reference_packd(const models::Pack
   return m;
 }
 
-
-// max |a - e| <= tol * max |e| (a floor at the tensor's scale: see the prototype bias note below).
-template <Scalar T, Scalar U>
-void check_scaled(const Tensor<T>& a, const Tensor<U>& e, double tol, const std::string& what) {
-  double scale = 0;
-  for (auto v : e.to_vector()) scale = std::max(scale, std::abs(double(v)));
-  INFO(what << " (scale " << scale << ")");
-  CHECK_CLOSE(a, e, 0.0, tol * std::max(scale, 1e-300));
-}
 
 std::vector<int64_t> labels_of(const io::SafetensorsFile& io) { return io.get<int64_t>("labels").to_vector(); }
 

@@ -139,5 +139,15 @@ void check_op(const std::string& family, const std::string& name, F fn, double r
   }
 }
 
+// |a - e| <= tol * max|e| everywhere: tolerance relative to the tensor's scale, for the features
+// of randomly initialised deep networks, which span several orders of magnitude.
+template <Scalar T, Scalar U>
+void check_scaled(const Tensor<T>& actual, const Tensor<U>& expected, double tol, const std::string& what) {
+  double scale = 0;
+  for (auto v : expected.to_vector()) scale = std::max(scale, std::abs(double(v)));
+  INFO(what << " (scale " << scale << ")");
+  CHECK_CLOSE(actual, expected, 0.0, tol * std::max(scale, 1e-300));
+}
+
 }  // namespace packd::testing
 
