@@ -268,3 +268,18 @@ TEST_CASE("every switch matches the reference's loss and gradient norm") {
   }
   CHECK(checked == 15);
 }
+
+TEST_CASE("forward_shared (one set of support views for every query) equals forward with the views repeated") {
+  for (const std::string integrate : {"all", "none"}) {
+    models::PackdConfig cfg;
+    cfg.integrate = integrate;
+    auto m = tiny_packd(cfg);
+    m->eval();
+    Generator gen(5);
+    Tensor<double> q = randn<double>({3, 3, 64, 64}, gen), views = randn<double>({4, 3, 64, 64}, gen);
+    NoGradGuard ng;
+    auto a = m->forward(q, views.unsqueeze(0).expand({3, 4, 3, 64, 64}));
+    auto b = m->forward_shared(q, m->encode_support(views));
+    for (int i = 0; i < 3; ++i) CHECK_CLOSE(b.student[std::size_t(i)], a.student[std::size_t(i)], 1e-12, 1e-12);
+  }
+}

@@ -117,6 +117,39 @@ class PackdStudent : public nn::Module<T> {
       if (cfg_.integrates() || cfg_.lambda1 > 0)
         out.support = teacher->features(support.reshape({B * V, 3, support.size(3), support.size(4)}));
     }
+    return decode(std::move(out), B, V);
+  }
+
+  // Teacher features of one set of support views (V, 3, H, W), for forward_shared.
+  std::array<Tensor<T>, 3> encode_support(const Tensor<T>& views) {
+    PACKD_CHECK(views.dim() == 4 && views.size(1) == 3, "PACKD: support views must be (V, 3, H, W), got ", views.shape());
+    NoGradGuard no_grad;
+    return teacher->features(views);
+  }
+
+  // Inference with one set of support views shared by every query (the evaluation protocol): the
+  // views' teacher features (encode_support) and prototypes are computed once, not per query.
+  // query (B, 3, H, W); support_features: encode_support's (V, C_i, H_i, W_i).
+  PackdForward<T> forward_shared(const Tensor<T>& query, const std::array<Tensor<T>, 3>& support_features) {
+    PACKD_CHECK(query.dim() == 4 && query.size(1) == 3, "PACKD: the queries must be (B, 3, H, W), got ", query.shape());
+    PackdForward<T> out;
+    {
+      NoGradGuard no_grad;
+      out.teacher = teacher->features(query);
+    }
+    for (int i = 0; i < 3; ++i)
+      PACKD_CHECK(support_features[i].dim() == 4 && support_features[i].size(1) == out.teacher[i].size(1) &&
+                      support_features[i].size(2) == out.teacher[i].size(2),
+                  "PACKD: support features of stage ", i + 1, " have shape ", support_features[i].shape(),
+                  ", the queries' ", out.teacher[i].shape());
+    out.support = support_features;
+    return decode(std::move(out), query.size(0), support_features[0].size(0), true);
+  }
+
+ private:
+  // The student given the teacher features: out.support holds B V views, or V views shared by
+  // all B queries (shared).
+  PackdForward<T> decode(PackdForward<T> out, int64_t B, int64_t V, bool shared = false) {
     const auto& tq = out.teacher;
     Tensor<T> s3 = decoder->layer(0, bn->forward(tq));  // (B, C3, H/16, W/16)
     if (!cfg_.integrates()) {
@@ -124,18 +157,19 @@ class PackdStudent : public nn::Module<T> {
       out.student = {decoder->layer(2, s2), s2, s3};
       return out;
     }
-    StageGuide<T> g3 = guide(2, out.support[2], s3, B, V, out);
+    StageGuide<T> g3 = guide(2, out.support[2], s3, B, V, shared, out);
     Tensor<T> s2 = decoder->layer(1, cat<T>({s3, g3.guide, g3.prob}, 1));  // (B, C2, H/8, W/8)
-    StageGuide<T> g2 = guide(1, out.support[1], s2, B, V, out);
+    StageGuide<T> g2 = guide(1, out.support[1], s2, B, V, shared, out);
     Tensor<T> s1 = decoder->layer(2, cat<T>({s2, g2.guide, g2.prob}, 1));  // (B, C1, H/4, W/4)
     if (cfg_.integrate == "all") {
-      StageGuide<T> g1 = guide(0, out.support[0], s1, B, V, out);
+      StageGuide<T> g1 = guide(0, out.support[0], s1, B, V, shared, out);
       s1 = decoder->refine(cat<T>({s1, g1.guide, g1.prob}, 1));
     }
     out.student = {s1, s2, s3};
     return out;
   }
 
+ public:
   // g_i of the contrastive loss (identity with proj=none): (B, C_i, H_i, W_i) -> same.
   Tensor<T> project(int i, const Tensor<T>& s) { return proj_head_[std::size_t(i)] ? proj_head_[std::size_t(i)]->forward(s) : s; }
 
@@ -158,9 +192,11 @@ class PackdStudent : public nn::Module<T> {
  private:
   // Eq. 3-4 at stage i: prototypes of the support views, guide feature and probability map for
   // the student feature s (B, C, H, W).
-  StageGuide<T> guide(int i, const Tensor<T>& ts, const Tensor<T>& s, int64_t B, int64_t V, PackdForward<T>& out) {
+  StageGuide<T> guide(int i, const Tensor<T>& ts, const Tensor<T>& s, int64_t B, int64_t V, bool shared,
+                      PackdForward<T>& out) {
     const int64_t C = s.size(1), H = s.size(2), W = s.size(3), N = H * W;
-    auto [p, attention] = prototypes(i, ts, B, V);  // (B, M, C)
+    auto [p, attention] = prototypes(i, ts, shared ? 1 : B, V);  // (B, M, C), or (1, M, C) shared
+    if (shared) p = p.expand({B, p.size(1), C});
     const int64_t M = p.size(1);
     out.prototypes[std::size_t(i)] = p;
     out.proto_attention[std::size_t(i)] = attention;
