@@ -13,5 +13,6 @@ Run add_features(CLI::App& app);
 Run add_eval(CLI::App& app);
 Run add_infer(CLI::App& app);
 Run add_train(CLI::App& app);
+Run add_demo(CLI::App& app);
 
 }  // namespace packd_cli

@@ -1,5 +1,4 @@
-// The packd program: subcommands over the packd library. Commands that later issues build say so
-// and exit with status 2.
+// The packd program: subcommands over the packd library (one file per subcommand).
 #include <packd/config.hpp>
 #include <packd/core/error.hpp>
 
@@ -29,14 +28,8 @@ int main(int argc, char** argv) {
   add(eval, packd_cli::add_eval(*eval));
   CLI::App* infer = app.add_subcommand("infer", "anomaly maps and scores of your own images, given a few normal ones");
   add(infer, packd_cli::add_infer(*infer));
-  for (const char* c : {"demo"}) {
-    CLI::App* sub = app.add_subcommand(c, std::string(c) + " (not yet available in this version)");
-    sub->allow_extras();
-    add(sub, [c] {
-      std::fprintf(stderr, "packd %s: not yet available in this version (see README.md)\n", c);
-      return 2;
-    });
-  }
+  CLI::App* demo = app.add_subcommand("demo", "PACKD end to end on a built-in synthetic data set (no downloads)");
+  add(demo, packd_cli::add_demo(*demo));
 
   try {
     app.parse(argc, argv);
