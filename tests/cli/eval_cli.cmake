@@ -1,4 +1,4 @@
-# `packd eval` and `packd infer` end to end (run by CTest as cli:eval_infer):
+# `packd train`, `packd eval` and `packd infer` end to end (run by CTest as cli:eval_infer):
 #   cmake -DPACKD=<packd> -DFIXTURE=<make_eval_fixture> -DWORK_DIR=<dir> -P eval_cli.cmake
 # A tiny synthetic set and run (make_eval_fixture), then the protocol on the held-out category
 # through the CLI: the reports exist and parse, every run records its supports, the overlays are
@@ -32,6 +32,28 @@ function(run_step name)
 endfunction()
 
 run_step(fixture COMMAND ${FIXTURE} ${DATA} ${RUN})
+
+# packd train on the same data: leave-one-out (ring held out), a few steps, then --resume to more
+# steps; the checkpoint and a log line per step. Bad input fails before training.
+set(TRAIN_ARGS --data ${DATA} --dataset mvtec --width 2 --image-size 64 --batch-size 4
+    --cats-per-batch 2 --prototypes 4 --epochs 0 --checkpoint-every 2 --no-progress --out ${WORK_DIR}/cli_run)
+run_step(train EXPECT_TEXT "3 training categories \\(ring held out\\)"
+  COMMAND ${PACKD} train ${TRAIN_ARGS} --holdout ring --shots 1 --max-steps 3)
+run_step(train_resume EXPECT_TEXT "resumed" COMMAND ${PACKD} train ${TRAIN_ARGS} --holdout ring --shots 1 --max-steps 5 --resume)
+file(STRINGS ${WORK_DIR}/cli_run/log.jsonl log_lines)
+list(LENGTH log_lines n)
+if(NOT n EQUAL 5)
+  message(FATAL_ERROR "train --resume: log.jsonl has ${n} lines, expected 5")
+endif()
+run_step(train_bad_switch EXPECT_RC 105 EXPECT_TEXT "sometimes not in"
+  COMMAND ${PACKD} train ${TRAIN_ARGS} --holdout ring --shots 1 --integrate sometimes)
+run_step(train_bad_holdout EXPECT_RC 1 EXPECT_TEXT "no such category"
+  COMMAND ${PACKD} train ${TRAIN_ARGS} --holdout nope)
+run_step(train_too_many_shots EXPECT_RC 1 EXPECT_TEXT "supports besides the query"
+  COMMAND ${PACKD} train ${TRAIN_ARGS} --holdout ring --shots 9)
+run_step(eval_cli_run EXPECT_TEXT "\\| ring \\|"
+  COMMAND ${PACKD} eval --data ${DATA} --category ring --checkpoint ${WORK_DIR}/cli_run --shots 1 --runs 1
+          --out ${WORK_DIR}/cli_report --max-overlays 0 --no-progress)
 
 # Errors come before any work, as packd::Error messages (exit status 1).
 run_step(missing_checkpoint EXPECT_RC 1 EXPECT_TEXT "no such file or directory"
