@@ -4,13 +4,16 @@
 #   benchmarks/compare.sh SUITE            (suites: see SUITES below)
 #
 # Output: a Markdown table (case, packd ms, peer ms, packd GFLOP/s, peer GFLOP/s, ratio), then one
-# line per case "RATIO <case> <peer_time/packd_time>" (above 1 = packd faster).
+# line per case "RATIO <case> <peer_time/packd_time>" (above 1 = packd faster). When both sides report
+# a "peak_rss_MiB" counter (the process's peak resident memory; suite train), the table also has
+# both peaks and their ratio, and one line per case "MEMRATIO <case> <packd_peak/peer_peak>" follows
+# (below 1 = packd uses less).
 #
 # Method: the two binaries are interleaved: for each of REPS rounds, for each case, packd runs the
 # case, then the peer runs it (one Google Benchmark measurement each). The table shows medians over
 # the rounds, so slow drift or a neighbour's burst of load hits both sides alike.
-# Environment knobs: REPS (default 5), THREADS (default 2), BUILD_DIR (default build-bench),
-# MIN_TIME (Google Benchmark --benchmark_min_time, seconds, default 0.5),
+# Environment knobs: REPS (default 5; train: 2), THREADS (default 2), BUILD_DIR (default build-bench),
+# MIN_TIME (Google Benchmark --benchmark_min_time, seconds, default 0.5; train: 0.01, i.e. one step),
 # PACKD_BENCH_LOAD (default 0): start that many competing busy processes (`yes > /dev/null`)
 # before the first round and stop them after the last, so both sides run on a contended machine.
 #
@@ -18,10 +21,12 @@
 # building what it needs, and add <name> to SUITES.
 set -euo pipefail
 
-SUITES=(gemm ops teacher)
+SUITES=(gemm ops teacher train)
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "${SCRIPT_DIR}/.." && pwd)"
 BUILD_DIR="${BUILD_DIR:-${ROOT}/build-bench}"
+USER_REPS="${REPS:-}"
+USER_MIN_TIME="${MIN_TIME:-}"
 REPS="${REPS:-5}"
 THREADS="${THREADS:-2}"
 MIN_TIME="${MIN_TIME:-0.5}"
@@ -88,6 +93,27 @@ suite_teacher() {
   [[ ${#CASES[@]} -gt 0 ]] || { echo "bench_models lists no cases" >&2; exit 1; }
 }
 
+suite_train() {
+  # packd: bench_train (one whole PACKD training step with the default switches, k = 2 shots, batch 8
+  # of 4 categories, 256x256, WideResNet50-2 teacher; one plain RD step at batch 8). Peer: PyTorch on
+  # the same work (benchmarks/peers/torch_train.py), under the same conditions as the ops suite.
+  # A step takes seconds, so by default one timed step per process (after one untimed) and 2 rounds;
+  # each process runs one case, so its peak resident memory (counter peak_rss_MiB) is the case's.
+  mkdir -p "${BUILD_DIR}"
+  build_targets bench_train
+  REPS="${USER_REPS:-2}"
+  MIN_TIME="${USER_MIN_TIME:-0.01}"
+  PEER_NAME="PyTorch"
+  PACKD_CMD=(env OMP_NUM_THREADS="${THREADS}" "${BUILD_DIR}/benchmarks/bench_train")
+  PEER_CMD=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_NUM_THREADS="${THREADS}" MALLOC_MMAP_MAX_=0
+            MALLOC_TRIM_THRESHOLD_=100000000000 /usr/bin/python3 "${SCRIPT_DIR}/peers/torch_bench.py")
+  mapfile -t CASES < <("${PACKD_CMD[@]}" --benchmark_list_tests=true 2>/dev/null | sed 's|/.*||' | sort -u)
+  [[ ${#CASES[@]} -gt 0 ]] || { echo "bench_train lists no cases" >&2; exit 1; }
+  if [[ -n "${CASE_FILTER:-}" ]]; then
+    mapfile -t CASES < <(printf '%s\n' "${CASES[@]}" | grep -E "${CASE_FILTER}")
+  fi
+}
+
 # ---- driver --------------------------------------------------------------------------------------
 [[ $# -eq 1 ]] || usage
 SUITE="$1"
@@ -131,7 +157,7 @@ python3 - "${OUT}" "${PEER_NAME}" "${CASES[@]}" <<'PY'
 import json, statistics, sys
 out, peer_name, cases = sys.argv[1], sys.argv[2], sys.argv[3:]
 def load(side, case):
-    times, rates = [], []
+    times, rates, peaks = [], [], []
     i = 1
     while True:
         try:
@@ -144,19 +170,32 @@ def load(side, case):
                 scale = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}[b["time_unit"]]
                 times.append(b["real_time"] * scale)
                 rates.append(b.get("GFLOP/s", float("nan")))
+                if "peak_rss_MiB" in b:
+                    peaks.append(b["peak_rss_MiB"])
         i += 1
     if not times:
         sys.exit(f"compare.sh: no {side} result for {case}")
-    return statistics.median(times), statistics.median(rates), len(times)
-print(f"| case | packd ms | {peer_name} ms | packd GFLOP/s | {peer_name} GFLOP/s | ratio ({peer_name} time / packd time) |")
-print("|---|---:|---:|---:|---:|---:|")
-ratios = []
-for c in cases:
-    pt, pr, n = load("packd", c)
-    qt, qr, _ = load("peer", c)
-    ratios.append((c, qt / pt))
-    print(f"| {c} | {pt:.3f} | {qt:.3f} | {pr:.1f} | {qr:.1f} | {qt / pt:.3f} |")
+    peak = statistics.median(peaks) if len(peaks) == len(times) else None
+    return statistics.median(times), statistics.median(rates), peak
+rows = [(c, load("packd", c), load("peer", c)) for c in cases]
+# Memory columns only when every case has both sides' peak (other suites: the table as before).
+mem = all(p[2] is not None and q[2] is not None for _, p, q in rows)
+head = f"| case | packd ms | {peer_name} ms | packd GFLOP/s | {peer_name} GFLOP/s | ratio ({peer_name} time / packd time) |"
+rule = "|---|---:|---:|---:|---:|---:|"
+if mem:
+    head += f" packd peak MiB | {peer_name} peak MiB | memory ratio (packd peak / {peer_name} peak) |"
+    rule += "---:|---:|---:|"
+print(head)
+print(rule)
+for c, (pt, pr, pm), (qt, qr, qm) in rows:
+    line = f"| {c} | {pt:.3f} | {qt:.3f} | {pr:.1f} | {qr:.1f} | {qt / pt:.3f} |"
+    if mem:
+        line += f" {pm:.0f} | {qm:.0f} | {pm / qm:.3f} |"
+    print(line)
 print()
-for c, r in ratios:
-    print(f"RATIO {c} {r:.3f}")
+for c, (pt, _, _), (qt, _, _) in rows:
+    print(f"RATIO {c} {qt / pt:.3f}")
+if mem:
+    for c, (_, _, pm), (_, _, qm) in rows:
+        print(f"MEMRATIO {c} {pm / qm:.3f}")
 PY

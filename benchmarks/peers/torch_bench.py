@@ -17,6 +17,7 @@ import importlib
 import json
 import os
 import re
+import resource
 import sys
 import time
 
@@ -66,8 +67,11 @@ def main():
                 elapsed = time.perf_counter() - start
                 if elapsed >= args.benchmark_min_time:
                     break
+        # Peak resident memory of the process so far (ru_maxrss: KiB on Linux), per case when the
+        # filter selects one case, as compare.sh does.
         results.append({"name": c, "run_type": "iteration", "iterations": iters,
-                        "real_time": elapsed / iters * 1e3, "time_unit": "ms"})
+                        "real_time": elapsed / iters * 1e3, "time_unit": "ms",
+                        "peak_rss_MiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
     if args.benchmark_format == "json":
         json.dump({"context": {"library": f"pytorch {torch.__version__}", "threads": threads},
                    "benchmarks": results}, sys.stdout)
