@@ -12,14 +12,13 @@ using namespace packd;
 
 namespace {
 
-std::vector<train::TrainCategory> tiny_data() {
-  static const std::string dir = "trainer_synthetic";
-  static bool made = false;
+// Each test case writes its own copy of the data: CTest runs the cases of this file as parallel
+// processes in one working directory.
+std::vector<train::TrainCategory> tiny_data(const std::string& dir) {
   const std::vector<std::string> cats{"checker", "disc", "stripes", "ring"};
-  if (!made) {
+  if (!std::filesystem::exists(dir + "/packd_synthetic.txt")) {
     std::filesystem::remove_all(dir);
     data::make_synthetic_dataset(dir, {.seed = 3, .categories = cats, .image_size = 64, .n_train = 6, .n_test_good = 1, .n_test_bad = 1});
-    made = true;
   }
   std::vector<train::TrainCategory> out;
   for (const auto& c : cats) out.push_back({c, data::mvtec(dir, c).train_good});
@@ -57,7 +56,7 @@ TEST_CASE("100 training steps reduce the loss on a tiny synthetic set") {
   train::TrainOptions o = tiny_options("trainer_run_loss");
   o.max_steps = 100;
   o.checkpoint_every = 100;
-  train::Trainer t(o, tiny_data());
+  train::Trainer t(o, tiny_data("trainer_data_loss"));
   CHECK(t.teacher_is_random());
   std::vector<double> losses;
   t.run([&](const train::StepRecord& r) {
@@ -79,17 +78,17 @@ TEST_CASE("100 training steps reduce the loss on a tiny synthetic set") {
 
 TEST_CASE("a run killed between steps and resumed ends with identical weights") {
   train::TrainOptions o = tiny_options("trainer_run_full");
-  train::Trainer full(o, tiny_data());
+  train::Trainer full(o, tiny_data("trainer_data_resume"));
   full.run();
   const auto expected = weights_of(full);
 
   train::TrainOptions p = tiny_options("trainer_run_part");
   {
-    train::Trainer part(p, tiny_data());
+    train::Trainer part(p, tiny_data("trainer_data_resume"));
     part.run([](const train::StepRecord& r) { return r.step < 3; });  // "killed" after step 3 (checkpoint at 2)
   }
   p.resume = true;
-  train::Trainer resumed(p, tiny_data());
+  train::Trainer resumed(p, tiny_data("trainer_data_resume"));
   CHECK(resumed.step() == 2);
   resumed.run();
   CHECK(resumed.step() == 6);
@@ -107,16 +106,16 @@ TEST_CASE("the trainer refuses bad set-ups before training") {
   train::TrainOptions o = tiny_options("trainer_run_bad");
   o.cats_per_batch = 1;
   o.batch_size = 4;
-  CHECK_THROWS_PACKD(train::Trainer(o, tiny_data()), "at least two categories per batch");
+  CHECK_THROWS_PACKD(train::Trainer(o, tiny_data("trainer_data_bad")), "at least two categories per batch");
   o = tiny_options("trainer_run_bad");
   o.shots = 1;
   o.image_size = 50;
-  CHECK_THROWS_PACKD(train::Trainer(o, tiny_data()), "multiple of 32");
+  CHECK_THROWS_PACKD(train::Trainer(o, tiny_data("trainer_data_bad")), "multiple of 32");
   o = tiny_options("trainer_run_bad");
   o.weights = "x.pth";
-  CHECK_THROWS_PACKD(train::Trainer(o, tiny_data()), "cannot be loaded");
+  CHECK_THROWS_PACKD(train::Trainer(o, tiny_data("trainer_data_bad")), "cannot be loaded");
   o = tiny_options("trainer_run_bad");
-  auto one = tiny_data();
+  auto one = tiny_data("trainer_data_bad");
   one.resize(1);
   CHECK_THROWS_PACKD(train::Trainer(o, one), "cannot fill batches");
 }
