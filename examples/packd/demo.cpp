@@ -104,16 +104,7 @@ int run_demo(DemoArgs a) {
   opt.runs = a.runs;
   opt.seed = a.seed;
   opt.image_size = o.image_size;
-  eval::EvalReport rep;
-  rep.checkpoint = run.checkpoint;
-  rep.trained_steps = run.step;
-  rep.run_config = run.options.to_json();
-  rep.teacher = run.teacher;
-  rep.warnings = run.warnings;
-  rep.dataset = "mvtec";
-  rep.data_root = data_dir;
-  rep.options = opt;
-  rep.aug = run.options.method.aug;
+  eval::EvalReport rep = eval::report_for(run, "mvtec", data_dir, opt);
   std::vector<data::CategoryData> tests;
   int64_t total = 0;
   for (const auto& c : test_cats) {

@@ -106,17 +106,8 @@ int run_eval(const EvalArgs& a) {
     cats.push_back(std::move(d));
   }
 
-  eval::EvalReport rep;
-  rep.checkpoint = run.checkpoint;
-  rep.trained_steps = run.step;
-  rep.run_config = run.options.to_json();
-  rep.teacher = run.teacher;
-  rep.warnings = run.warnings;
+  eval::EvalReport rep = eval::report_for(run, a.dataset, a.data, opt);
   rep.warnings.insert(rep.warnings.end(), skipped.begin(), skipped.end());
-  rep.dataset = a.dataset;
-  rep.data_root = a.data;
-  rep.options = opt;
-  rep.aug = opt.aug.empty() ? run.options.method.aug : opt.aug;
   std::filesystem::create_directories(a.out);
   {
     eval::Progress progress(total, a.progress);

@@ -179,16 +179,7 @@ TEST_CASE("the few-shot protocol on an unseen category, with reports") {
 
   const std::string out = "protocol_report";
   fs::remove_all(out);
-  eval::EvalReport rep;
-  rep.checkpoint = run.checkpoint;
-  rep.trained_steps = run.step;
-  rep.run_config = run.options.to_json();
-  rep.teacher = run.teacher;
-  rep.warnings = run.warnings;
-  rep.dataset = "mvtec";
-  rep.data_root = kData;
-  rep.options = opt;
-  rep.aug = run.options.method.aug;
+  eval::EvalReport rep = eval::report_for(run, "mvtec", kData, opt);
   {
     eval::Progress progress(int64_t(d.test.size()) * 2 * 2, false);
     rep.categories.push_back(eval::evaluate_category(*run.model, d, opt, &progress, eval::overlay_writer(out, 3)));

@@ -30,6 +30,7 @@
 #include "packd/data/image.hpp"
 #include "packd/eval/protocol.hpp"
 #include "packd/io/atomic_file.hpp"
+#include "packd/train/load.hpp"
 
 namespace packd::eval {
 
@@ -44,6 +45,22 @@ struct EvalReport {
   std::string aug;                      // the support augmentation used
   std::vector<CategoryResult> categories;
 };
+
+// The report's header for a loaded run evaluated on `dataset` at `data_root` with `opt`.
+inline EvalReport report_for(const train::LoadedRun& run, const std::string& dataset, const std::string& data_root,
+                             const ProtocolOptions& opt) {
+  EvalReport rep;
+  rep.checkpoint = run.checkpoint;
+  rep.trained_steps = run.step;
+  rep.run_config = run.options.to_json();
+  rep.teacher = run.teacher;
+  rep.warnings = run.warnings;
+  rep.dataset = dataset;
+  rep.data_root = data_root;
+  rep.options = opt;
+  rep.aug = opt.aug.empty() ? run.options.method.aug : opt.aug;
+  return rep;
+}
 
 namespace detail {
 
