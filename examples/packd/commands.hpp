@@ -4,6 +4,9 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <memory>
+
+#include "packd/dist/communicator.hpp"
 
 namespace packd_cli {
 
@@ -14,5 +17,13 @@ Run add_eval(CLI::App& app);
 Run add_infer(CLI::App& app);
 Run add_train(CLI::App& app);
 Run add_demo(CLI::App& app);
+
+// The data-parallel group (dist.cpp): the MPI ranks when started by mpirun in an MPI build, else
+// this process alone. Created on first use, ended by shutdown_world() (MPI_Finalize).
+std::shared_ptr<packd::dist::Communicator> world();
+packd::dist::Communicator* world_if_created();  // null until world() was called
+void shutdown_world();
+// Throws when started by mpirun with several ranks: `command` does not run distributed.
+void single_rank_only(const char* command);
 
 }  // namespace packd_cli

@@ -39,6 +39,7 @@ struct DemoArgs {
 
 int run_demo(DemoArgs a) {
   using namespace packd;
+  single_rank_only("demo");
   using Clock = std::chrono::steady_clock;
   const auto t0 = Clock::now();
   auto minutes = [&] { return std::chrono::duration<double>(Clock::now() - t0).count() / 60.0; };

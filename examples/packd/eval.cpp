@@ -9,6 +9,8 @@
 // F1-max; mean ± std per k. OUT gets report.json, report.csv, report.md, report.html and
 // overlays/ (eval/report.hpp), rewritten after each category. Every check (checkpoint, categories,
 // images, k against the number of training images) runs before the first forward.
+// `mpirun -np R packd eval ...` spreads the runs over R ranks (eval/distributed.hpp); rank 0 writes
+// the same report one process would.
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -22,6 +24,7 @@
 
 #include "commands.hpp"
 #include "packd/data/dataset.hpp"
+#include "packd/eval/distributed.hpp"
 #include "packd/eval/protocol.hpp"
 #include "packd/eval/report.hpp"
 #include "packd/train/load.hpp"
@@ -52,9 +55,12 @@ int run_eval(const EvalArgs& a) {
 #else
   PACKD_CHECK(a.threads <= 0, "--threads: this build has no OpenMP");
 #endif
-  train::LoadedRun run = train::load_trained(a.checkpoint, Device::cpu(), a.weights);
-  std::fprintf(stderr, "packd eval: %s (%lld steps); teacher: %s\n", run.checkpoint.c_str(), (long long)run.step,
-               run.teacher.c_str());
+  const std::shared_ptr<dist::Communicator> comm = world();
+  const bool root = comm->rank() == 0;
+  train::LoadedRun run = train::load_trained(a.checkpoint, Device::cpu(), a.weights, /*quiet=*/!root);
+  if (root)
+    std::fprintf(stderr, "packd eval: %s (%lld steps); teacher: %s\n", run.checkpoint.c_str(), (long long)run.step,
+                 run.teacher.c_str());
 
   eval::ProtocolOptions opt;
   opt.shots = a.shots;
@@ -65,7 +71,7 @@ int run_eval(const EvalArgs& a) {
   opt.combine = a.map == "mul" ? eval::MapCombine::mul : eval::MapCombine::sum;
   opt.aupro_rd4ad = a.rd4ad;
   opt.batch_size = a.batch_size;
-  if (opt.image_size != run.options.image_size)
+  if (opt.image_size != run.options.image_size && root)
     std::fprintf(stderr, "packd eval: note: evaluating at %lld x %lld; the run trained at %lld x %lld\n",
                  (long long)opt.image_size, (long long)opt.image_size, (long long)run.options.image_size,
                  (long long)run.options.image_size);
@@ -96,27 +102,54 @@ int run_eval(const EvalArgs& a) {
     data::ValidationReport vr;
     data::validate(d, a.skip_bad, vr, false);
     if (!vr.problems.empty()) {
-      std::fprintf(stderr, "packd eval: %s: skipped %zu unreadable file(s):\n%s\n", d.category.c_str(), vr.problems.size(),
+      if (root)
+        std::fprintf(stderr, "packd eval: %s: skipped %zu unreadable file(s):\n%s\n", d.category.c_str(), vr.problems.size(),
                    vr.describe().c_str());
       skipped.push_back(d.category + ": skipped " + std::to_string(vr.problems.size()) + " unreadable file(s) (--skip-bad)");
     }
     eval::check_category(d, opt);
-    std::fprintf(stderr, "packd eval: %s\n", data::summary(d).c_str());
-    total += int64_t(d.test.size()) * opt.runs * int64_t(opt.shots.size());
+    if (root) std::fprintf(stderr, "packd eval: %s\n", data::summary(d).c_str());
     cats.push_back(std::move(d));
   }
+  // Which rank evaluates which run; every rank must agree on what is evaluated.
+  std::vector<int64_t> test_sizes;
+  for (const auto& d : cats) test_sizes.push_back(int64_t(d.test.size()));
+  const std::vector<std::vector<int>> owner = eval::assign_runs(test_sizes, opt.shots.size(), opt.runs, comm->size());
+  if (comm->size() > 1) {
+    nlohmann::json id = {{"checkpoint_step", run.step}, {"run_config", run.options.to_json()}, {"teacher", run.teacher},
+                         {"data", a.data}, {"dataset", a.dataset}, {"categories", names}, {"test_sizes", test_sizes},
+                         {"shots", opt.shots}, {"runs", opt.runs}, {"seed", std::to_string(opt.seed)},
+                         {"image_size", opt.image_size}, {"aug", opt.aug}, {"map", a.map}, {"out", a.out}};
+    dist::check_same_everywhere(*comm, "evaluation", id);
+    if (root)
+      std::fprintf(stderr, "packd eval: runs spread over %d ranks (%s); rank 0 writes the report\n", comm->size(),
+                   comm->backend());
+  }
+  auto owns = [&](std::size_t c) {
+    return [&, c](int64_t k, int64_t r) {
+      const auto ki = std::size_t(std::find(opt.shots.begin(), opt.shots.end(), k) - opt.shots.begin());
+      return owner[c][ki * std::size_t(opt.runs) + std::size_t(r)] == comm->rank();
+    };
+  };
+  for (std::size_t c = 0; c < cats.size(); ++c)
+    for (std::size_t t = 0; t < owner[c].size(); ++t)
+      if (owner[c][t] == comm->rank()) total += test_sizes[c];
 
   eval::EvalReport rep = eval::report_for(run, a.dataset, a.data, opt);
   rep.warnings.insert(rep.warnings.end(), skipped.begin(), skipped.end());
-  std::filesystem::create_directories(a.out);
+  if (root) std::filesystem::create_directories(a.out);
   {
-    eval::Progress progress(total, a.progress);
-    for (const auto& d : cats) {
-      rep.categories.push_back(
-          eval::evaluate_category(*run.model, d, opt, &progress, eval::overlay_writer(a.out, a.max_overlays)));
-      eval::write_reports(a.out, rep);
+    eval::Progress progress(total, a.progress && root);
+    for (std::size_t c = 0; c < cats.size(); ++c) {
+      eval::CategoryResult res = eval::evaluate_category(*run.model, cats[c], opt, &progress,
+                                                         root ? eval::overlay_writer(a.out, a.max_overlays) : eval::RunCallback{},
+                                                         owns(c));
+      eval::gather_runs(*comm, res, owner[c], opt.runs);
+      rep.categories.push_back(std::move(res));
+      if (root) eval::write_reports(a.out, rep);
     }
   }
+  if (!root) return 0;
   const std::string md = eval::report_markdown(rep);
   std::printf("%s\nreports in %s (report.md, report.json, report.csv, report.html)\n", md.c_str(), a.out.c_str());
   return 0;

@@ -45,6 +45,7 @@ struct FeaturesArgs {
 
 int run_features(const FeaturesArgs& a) {
   using namespace packd;
+  single_rank_only("features");
   const auto t0 = Clock::now();
   const models::ResNetSpec spec = models::resnet_spec(a.backbone);
   Generator gen(0);

@@ -56,6 +56,7 @@ std::vector<std::string> output_paths(const std::string& out, const std::vector<
 
 int run_infer(const InferArgs& a) {
   using namespace packd;
+  single_rank_only("infer");
 #ifdef _OPENMP
   if (a.threads > 0) omp_set_num_threads(int(a.threads));
 #else

@@ -1,10 +1,15 @@
 // The packd program: subcommands over the packd library (one file per subcommand).
 #include <packd/config.hpp>
 #include <packd/core/error.hpp>
+#include <packd/dist/nccl.hpp>
 
 #include <cstdio>
 #include <map>
 #include <string>
+
+#ifndef PACKD_WITH_MPI
+#define PACKD_WITH_MPI 0
+#endif
 
 #include "commands.hpp"
 
@@ -16,8 +21,9 @@ int main(int argc, char** argv) {
 
   CLI::App* version = app.add_subcommand("version", "print the version and build configuration");
   add(version, [] {
-    std::printf("packd %d.%d.%d (CUDA backend: %s)\n", PACKD_VERSION_MAJOR, PACKD_VERSION_MINOR, PACKD_VERSION_PATCH,
-                PACKD_WITH_CUDA ? "built" : "not built");
+    std::printf("packd %d.%d.%d (CUDA backend: %s; NCCL: %s; MPI: %s)\n", PACKD_VERSION_MAJOR, PACKD_VERSION_MINOR,
+                PACKD_VERSION_PATCH, PACKD_WITH_CUDA ? "built" : "not built", PACKD_WITH_NCCL ? "built" : "not built",
+                PACKD_WITH_MPI ? "built" : "not built");
     return 0;
   });
   CLI::App* features = app.add_subcommand("features", "write teacher (and student) features of an image or tensor");
@@ -39,8 +45,14 @@ int main(int argc, char** argv) {
   for (auto& [sub, run] : runs) {
     if (!sub->parsed()) continue;
     try {
-      return run();
+      const int rc = run();
+      packd_cli::shutdown_world();
+      return rc;
     } catch (const packd::Error& e) {
+      packd::dist::Communicator* w = packd_cli::world_if_created();
+      if (w && w->size() > 1)  // the other ranks would wait for this one until the timeout
+        w->abort("packd " + sub->get_name() + ": rank " + std::to_string(w->rank()) + " of " + std::to_string(w->size()) +
+                     ": error: " + e.what(), 1);
       std::fprintf(stderr, "packd %s: error: %s\n", sub->get_name().c_str(), e.what());
       return 1;
     }

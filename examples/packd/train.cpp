@@ -6,6 +6,9 @@
 //
 // Every decision of packd-method.md is a flag (--integrate, --proto-pool, ...; see --help), recorded
 // in the run's checkpoint and config.json. --resume continues an interrupted run exactly.
+//
+// Data-parallel: `mpirun -np R packd train ...` splits every batch of --batch-size queries over the
+// R ranks (docs/distributed.md); rank 0 prints and writes, --sync-bn makes BN statistics global.
 #include <cstdio>
 #include <map>
 #include <string>
@@ -29,6 +32,9 @@ struct TrainArgs {
 
 int run_train(TrainArgs& a) {
   using namespace packd;
+  const std::shared_ptr<dist::Communicator> comm = world();
+  const bool root = comm->rank() == 0;
+  a.opt.progress = a.opt.progress && root;
   PACKD_CHECK(a.device == "cpu", "--device ", a.device, ": only the CPU runs training in this version (the CUDA "
               "backend's kernels are not there yet)");
   for (const auto& [name, value] : a.switches) a.opt.method.set(name, value);
@@ -52,25 +58,32 @@ int run_train(TrainArgs& a) {
     data::CategoryData d = data::open_dataset(a.dataset, a.data, c);
     data::ValidationReport report;
     data::validate(d, a.skip_bad, report, false);
-    if (!report.problems.empty())
+    if (!report.problems.empty() && root)
       std::fprintf(stderr, "packd train: %s: skipped %zu unreadable file(s)\n", c.c_str(), report.problems.size());
     train_cats.push_back({c, d.train_good});
   }
-  std::fprintf(stderr, "packd train: %zu training categories (%s held out): ", train_cats.size(),
-               a.holdout.empty() ? "none" : a.holdout.c_str());
-  for (const auto& c : train_cats) std::fprintf(stderr, "%s(%zu) ", c.name.c_str(), c.images.size());
-  std::fprintf(stderr, "\n");
-  if (a.opt.weights.empty())
+  if (root) {
+    std::fprintf(stderr, "packd train: %zu training categories (%s held out): ", train_cats.size(),
+                 a.holdout.empty() ? "none" : a.holdout.c_str());
+    for (const auto& c : train_cats) std::fprintf(stderr, "%s(%zu) ", c.name.c_str(), c.images.size());
+    std::fprintf(stderr, "\n");
+    if (comm->size() > 1)
+      std::fprintf(stderr, "packd train: data-parallel over %d ranks (%s): %lld queries per rank per step, BN statistics %s\n",
+                   comm->size(), comm->backend(), (long long)(a.opt.batch_size / comm->size()),
+                   a.opt.sync_bn ? "synchronised (--sync-bn)" : "per rank (DDP's default; --sync-bn for global ones)");
+  }
+  if (a.opt.weights.empty() && root)
     std::fprintf(stderr,
                  "packd train: WARNING: no --weights: the teacher is RANDOM, not ImageNet-trained. The student learns to "
                  "imitate noise; results will not mean anything for real anomaly detection (see weights/README.md).\n");
 
-  train::Trainer trainer(a.opt, std::move(train_cats));
-  std::fprintf(stderr, "packd train: %lld steps (%lld per epoch), checkpoints in %s%s\n",
-               (long long)trainer.total_steps(), (long long)(trainer.total_steps() / std::max<int64_t>(1, a.opt.epochs)),
-               trainer.checkpoint_path().c_str(), trainer.step() > 0 ? " (resumed)" : "");
+  train::Trainer trainer(a.opt, std::move(train_cats), comm);
+  if (root)
+    std::fprintf(stderr, "packd train: %lld steps (%lld per epoch), checkpoints in %s%s\n",
+                 (long long)trainer.total_steps(), (long long)(trainer.total_steps() / std::max<int64_t>(1, a.opt.epochs)),
+                 trainer.checkpoint_path().c_str(), trainer.step() > 0 ? " (resumed)" : "");
   trainer.run();
-  std::printf("%s\n", trainer.checkpoint_path().c_str());
+  if (root) std::printf("%s\n", trainer.checkpoint_path().c_str());
   return 0;
 }
 
@@ -106,7 +119,9 @@ Run add_train(CLI::App& app) {
   app.add_option("--seed", o.seed, "seed of the episode sampler and the initial weights")->capture_default_str();
   app.add_option("--checkpoint-every", o.checkpoint_every, "steps between checkpoints")->capture_default_str();
   app.add_option("--out", o.out, "run folder (checkpoint.safetensors, log.jsonl, config.json)")->required();
-  app.add_flag("--resume", o.resume, "continue the run in --out from its checkpoint");
+  app.add_flag("--resume", o.resume, "continue the run in --out from its checkpoint (with any number of ranks)");
+  app.add_flag("--sync-bn", o.sync_bn, "data-parallel runs (mpirun): BN statistics over all ranks' queries, as one "
+                                       "process with the whole batch (default: per rank, as PyTorch DDP)");
   app.add_flag("!--no-progress", o.progress, "no progress line");
   app.add_option("--device", a->device, "cpu (cuda: not yet)")->capture_default_str();
   // The method's switches (packd-method.md D1-D17), one flag each.

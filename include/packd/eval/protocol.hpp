@@ -322,9 +322,13 @@ inline RunMetrics run_metrics(const Tensor<double>& maps, const TestSet& t, bool
 
 // The whole protocol on one category. `progress` counts test images (runs x |test| per k);
 // `on_run` sees every run's maps (the report writer draws overlays from run 0).
+// `owns(k, run)` false skips that run (another rank of a distributed evaluation does it, see
+// eval/distributed.hpp): it is listed with its run index and seed only, and the shot's mean is NaN
+// until the runs are gathered.
+using RunFilter = std::function<bool(int64_t k, int64_t run)>;
 inline CategoryResult evaluate_category(models::PackdStudent<float>& model, const data::CategoryData& d,
                                         const ProtocolOptions& opt, Progress* progress = nullptr,
-                                        const RunCallback& on_run = {}) {
+                                        const RunCallback& on_run = {}, const RunFilter& owns = {}) {
   check_category(d, opt);
   const auto t0 = std::chrono::steady_clock::now();
   const std::string aug = opt.aug.empty() ? model.config().aug : opt.aug;
@@ -337,14 +341,24 @@ inline CategoryResult evaluate_category(models::PackdStudent<float>& model, cons
   res.train_good = int64_t(d.train_good.size());
   res.test = int64_t(d.test.size());
   for (const auto& s : d.test) res.anomalous += s.label;
-  if (progress) progress->set_label(d.category + ": loading");
-  const TestSet t = load_test_set(d, S);
+  bool any_owned = !owns;
+  for (int64_t k : opt.shots)
+    for (int64_t r = 0; r < opt.runs && !any_owned; ++r) any_owned = owns(k, r);
+  if (progress && any_owned) progress->set_label(d.category + ": loading");
+  const TestSet t = any_owned ? load_test_set(d, S) : TestSet{};
   res.pixel_metrics = t.has_masks;
 
   for (int64_t k : opt.shots) {
     ShotResult shot;
     shot.k = k;
     for (int64_t r = 0; r < opt.runs; ++r) {
+      if (owns && !owns(k, r)) {
+        RunResult skipped;
+        skipped.run = r;
+        skipped.seed = support_seed(opt.seed, k, r);
+        shot.runs.push_back(std::move(skipped));
+        continue;
+      }
       const auto r0 = std::chrono::steady_clock::now();
       if (progress) progress->set_label(d.category + " k=" + std::to_string(k) + " run " + std::to_string(r + 1) + "/" +
                                         std::to_string(opt.runs));

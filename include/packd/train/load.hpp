@@ -60,6 +60,7 @@ inline TrainOptions train_options_from_json(const nlohmann::json& j, const std::
   field("betas", o.betas, false);
   field("seed", o.seed, false);
   field("checkpoint_every", o.checkpoint_every, false);
+  field("sync_bn", o.sync_bn, false);
   PACKD_CHECK(j.contains("method"), source, ": the run configuration has no 'method' (the PACKD switches)");
   o.method = models::PackdConfig::from_json(j.at("method"));
   PACKD_CHECK(o.image_size >= 32 && o.image_size % 32 == 0, source, ": image_size ", o.image_size,

@@ -15,6 +15,15 @@
 // Resume (TrainOptions::resume) restores all of it and truncates log.jsonl to the checkpoint's
 // step, so a run killed at any point and resumed ends with the same weights as an uninterrupted
 // run (CPU, same thread count: packd's kernels are deterministic for a fixed thread count).
+//
+// Data parallelism (a dist::Communicator of R ranks, docs/distributed.md): every rank holds the
+// model and runs the same sampler; rank r takes queries [r B/R, (r+1) B/R) of every global batch.
+// Rank 0's parameters and buffers are broadcast at the start, the configurations are compared, the
+// CDS negatives are gathered from all ranks (models/packd_loss.hpp), the gradients are averaged in
+// one bucketed all-reduce per step, and only rank 0 writes the log, config.json and checkpoints.
+// BN: per-rank batch statistics with rank 0's running statistics broadcast after every step
+// (DDP's defaults, which broadcast them before the next forward), or global statistics with sync_bn (torch.nn.SyncBatchNorm), which makes R ranks
+// x B/R queries compute what one process with B queries computes.
 #include <nlohmann/json.hpp>
 
 #include <chrono>
@@ -29,6 +38,7 @@
 #include <vector>
 
 #include "packd/data/image.hpp"
+#include "packd/dist/communicator.hpp"
 #include "packd/io/checkpoint.hpp"
 #include "packd/io/sha256.hpp"
 #include "packd/io/weights.hpp"
@@ -56,6 +66,7 @@ struct TrainOptions {
   std::string out = "run";
   bool resume = false;
   bool progress = true;
+  bool sync_bn = false;            // data-parallel runs: BN statistics over all ranks' queries
   models::PackdConfig method;
 
   nlohmann::json to_json() const {
@@ -63,7 +74,7 @@ struct TrainOptions {
             {"image_size", image_size}, {"shots", shots},           {"batch_size", batch_size},
             {"cats_per_batch", cats_per_batch}, {"epochs", epochs}, {"max_steps", max_steps},
             {"lr", lr},               {"betas", betas},             {"seed", seed},
-            {"checkpoint_every", checkpoint_every}, {"method", method.to_json()}};
+            {"checkpoint_every", checkpoint_every}, {"sync_bn", sync_bn}, {"method", method.to_json()}};
   }
 };
 
@@ -124,12 +135,18 @@ struct StepRecord {
 
 class Trainer {
  public:
-  Trainer(const TrainOptions& o, std::vector<TrainCategory> categories)
+  // comm: the data-parallel group (nullptr: this process alone). Every rank constructs its Trainer
+  // with the same options and categories.
+  Trainer(const TrainOptions& o, std::vector<TrainCategory> categories, std::shared_ptr<dist::Communicator> comm = nullptr)
       : opt_(o),
+        comm_(comm ? std::move(comm) : dist::single_process()),
         sampler_(std::move(categories), {.batch_size = o.batch_size, .cats_per_batch = o.cats_per_batch, .shots = o.shots},
                  o.seed),
         cache_(o.image_size) {
     o.method.validate();
+    const int R = comm_->size();
+    PACKD_CHECK(o.batch_size % R == 0, "--batch-size ", o.batch_size, " cannot be split evenly over ", R,
+                " ranks: the global batch must be a multiple of the number of ranks");
     PACKD_CHECK(o.image_size >= 32 && o.image_size % 32 == 0, "--image-size ", o.image_size,
                 " must be a positive multiple of 32");
     PACKD_CHECK(o.cats_per_batch >= 2 || o.method.lambda1 == 0, "--cats-per-batch ", o.cats_per_batch,
@@ -144,11 +161,27 @@ class Trainer {
       model_->teacher->load_state_dict(io::load_weights(o.weights), {}, o.weights);
     }
     optim_ = std::make_unique<optim::Adam<float>>(model_->named_parameters(), optim::AdamOptions{.lr = o.lr, .betas = o.betas});
-    std::filesystem::create_directories(o.out);
-    if (o.resume && std::filesystem::exists(checkpoint_path())) restore();
+    if (R > 1) {
+      dist::check_same_everywhere(*comm_, "training configuration", identity());
+      broadcast_state(/*buffers_only=*/false);
+      if (o.sync_bn) nn::sync_batch_norms<float>(*model_, comm_.get());
+    }
+    if (is_root()) std::filesystem::create_directories(o.out);
+    // Rank 0 decides whether there is a checkpoint to resume; every rank then reads it (the run
+    // folder must be on a file system all ranks see).
+    int64_t resume = o.resume && is_root() && std::filesystem::exists(checkpoint_path()) ? 1 : 0;
+    comm_->broadcast(&resume, sizeof resume, 0, Device::cpu());
+    if (resume) {
+      PACKD_CHECK(std::filesystem::exists(checkpoint_path()), "rank ", comm_->rank(), ": --resume: ", checkpoint_path(),
+                  " exists on rank 0 but not here; a data-parallel run folder must be on a file system every rank sees");
+      restore();
+    }
   }
 
   bool teacher_is_random() const { return opt_.weights.empty(); }
+  // Rank 0 of the data-parallel group (the only one that writes files), or the only process.
+  bool is_root() const { return comm_->rank() == 0; }
+  dist::Communicator& communicator() const { return *comm_; }
   int64_t step() const { return step_; }
   // Steps of the whole run: exact with --max-steps; with epochs, an estimate from the current
   // epoch's batch count (epochs differ by a batch when categories do not divide evenly).
@@ -163,36 +196,65 @@ class Trainer {
   models::PackdStudent<float>& model() { return *model_; }
   std::string checkpoint_path() const { return (std::filesystem::path(opt_.out) / "checkpoint.safetensors").string(); }
 
-  // One training step on the next episode.
+  // One training step on the next episode (this rank's share of it). The record's losses are the
+  // global batch's (averaged over ranks).
   StepRecord train_step() {
     const auto t0 = std::chrono::steady_clock::now();
     const int64_t epoch = sampler_.epoch();
-    auto batch = sampler_.next();
-    EpisodeTensors<float> e = episode_tensors<float>(batch, cache_, opt_.method.aug);
+    const std::vector<Query> batch = sampler_.next();
+    const std::size_t share = batch.size() / std::size_t(comm_->size()), first = share * std::size_t(comm_->rank());
+    const std::vector<Query> mine(batch.begin() + std::ptrdiff_t(first), batch.begin() + std::ptrdiff_t(first + share));
+    EpisodeTensors<float> e = episode_tensors<float>(mine, cache_, opt_.method.aug);
     model_->train();
     auto f = model_->forward(e.query, e.support);
-    auto loss = models::packd_loss(*model_, f, e.labels);
+    auto loss = models::packd_loss(*model_, f, e.labels, models::CdsForm::cheaper, comm_.get());
     optim_->zero_grad();
     loss.total.backward();
+    if (comm_->size() > 1) {
+      const auto a0 = std::chrono::steady_clock::now();
+      std::vector<Tensor<float>> grads;
+      for (auto& [name, p] : model_->named_parameters())
+        if (p.grad().defined()) grads.push_back(p.grad());
+      dist::all_reduce_mean(*comm_, grads);
+      allreduce_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - a0).count();
+    }
     optim_->step();
+    // Per-rank BN statistics moved each rank's running statistics its own way: rank 0's win, as
+    // with DDP's broadcast_buffers (which sends them before the next forward; after the step, every
+    // rank's state is the same at every checkpoint).
+    if (comm_->size() > 1 && !opt_.sync_bn) broadcast_state(/*buffers_only=*/true);
     ++step_;
+    // total, kd, nce, orth per stage: this rank's, then their mean over ranks
+    std::array<double, 10> v{loss.total.item()};
+    for (std::size_t i = 0; i < 3; ++i) {
+      v[1 + i] = loss.kd[i].item();
+      v[4 + i] = loss.nce[i].defined() ? loss.nce[i].item() : 0.0;
+      v[7 + i] = loss.orth[i].defined() ? loss.orth[i].item() : 0.0;
+    }
+    comm_->all_reduce(v.data(), v.size(), DType::float64, dist::ReduceOp::avg, Device::cpu());
     StepRecord r;
     r.step = step_;
     r.epoch = epoch;
-    r.loss = loss.total.item();
-    for (std::size_t i = 0; i < 3; ++i) {
-      r.kd[i] = loss.kd[i].item();
-      r.nce[i] = loss.nce[i].defined() ? loss.nce[i].item() : 0.0;
-      r.orth[i] = loss.orth[i].defined() ? loss.orth[i].item() : 0.0;
-    }
+    r.loss = v[0];
+    for (std::size_t i = 0; i < 3; ++i) r.kd[i] = v[1 + i], r.nce[i] = v[4 + i], r.orth[i] = v[7 + i];
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     r.images_per_s = double(batch.size()) / s;
     return r;
   }
+  // Seconds spent in the gradient all-reduce so far (0 for one process).
+  double allreduce_seconds() const { return allreduce_seconds_; }
 
   // The whole run: steps until the end, checkpoints every N steps and at the end. `on_step`
   // sees every record (tests use it to stop a run part-way).
   void run(const std::function<bool(const StepRecord&)>& on_step = {}) {
+    if (!is_root()) {  // the other ranks compute; rank 0 writes
+      while (!finished()) {
+        StepRecord r = train_step();
+        if (on_step && !on_step(r)) break;
+      }
+      comm_->barrier();  // returns once rank 0's final checkpoint is written
+      return;
+    }
     std::ofstream log((std::filesystem::path(opt_.out) / "log.jsonl").string(), std::ios::app);
     {
       nlohmann::json cfg = opt_.to_json();
@@ -218,9 +280,12 @@ class Trainer {
       if (on_step && !on_step(r)) break;
     }
     if (opt_.progress) std::fprintf(stderr, "\n");
+    comm_->barrier();
   }
 
+  // Writes the checkpoint (rank 0 only; the other ranks hold the same state).
   void save() const {
+    if (!is_root()) return;
     std::map<std::string, io::RawTensor> tensors = model_->state_dict_raw();
     for (auto& [k, v] : optim_->state_dict("optim.")) tensors[k] = v;
     const auto st = sampler_.state();
@@ -254,6 +319,7 @@ class Trainer {
     // epochs, max_steps and the checkpoint interval may change on resume; anything else would
     // make a different run.
     nlohmann::json a = c.config, b = opt_.to_json();
+    if (!a.contains("sync_bn")) a["sync_bn"] = false;  // checkpoints from before data parallelism
     for (const char* k : {"epochs", "max_steps", "checkpoint_every"}) a.erase(k), b.erase(k);
     PACKD_CHECK(a == b, checkpoint_path(), ": --resume with a different configuration than the checkpoint's:\n  saved ",
                 a.dump(), "\n  now   ", b.dump());
@@ -269,7 +335,32 @@ class Trainer {
     st.epoch_start = decode(pos["epoch_start"]);
     st.supports = decode(pos["supports"]);
     sampler_.set_state(st);
-    truncate_log();
+    if (is_root()) truncate_log();
+  }
+
+  // What must agree across ranks: the options, the output folder, the training images, the model.
+  nlohmann::json identity() const {
+    nlohmann::json cats = nlohmann::json::array();
+    for (const auto& c : sampler_.categories()) {
+      std::string paths;
+      for (const auto& p : c.images) paths += p + "\n";
+      cats.push_back({{"name", c.name}, {"images", c.images.size()}, {"paths_sha256", io::sha256_hex(
+                          reinterpret_cast<const uint8_t*>(paths.data()), paths.size())}});
+    }
+    return {{"options", opt_.to_json()}, {"out", opt_.out}, {"categories", cats},
+            {"student_parameters", model_->num_parameters()}, {"teacher_parameters", model_->teacher->num_parameters()}};
+  }
+
+  // Rank 0's student and teacher parameters and buffers (or only the buffers) to every rank.
+  void broadcast_state(bool buffers_only) {
+    std::vector<std::shared_ptr<TensorImpl>> ts;
+    for (const nn::Module<float>* m : {static_cast<const nn::Module<float>*>(model_.get()),
+                                       static_cast<const nn::Module<float>*>(model_->teacher.get())}) {
+      if (!buffers_only)
+        for (auto& [n, p] : m->named_parameters()) ts.push_back(p.impl_ptr());
+      for (auto& b : m->named_buffers()) ts.push_back(b.tensor);
+    }
+    dist::broadcast_tensors(*comm_, ts);
   }
 
   // Drops log lines written after the checkpoint (by the interrupted run).
@@ -285,11 +376,13 @@ class Trainer {
   }
 
   TrainOptions opt_;
+  std::shared_ptr<dist::Communicator> comm_;
   EpisodeSampler sampler_;
   ImageCache cache_;
   std::shared_ptr<models::PackdStudent<float>> model_;
   std::unique_ptr<optim::Adam<float>> optim_;
   int64_t step_ = 0;
+  double allreduce_seconds_ = 0;
 };
 
 }  // namespace packd::train

@@ -4,6 +4,9 @@
 //
 // Training: normalises with the batch statistics and updates the running ones (momentum 0.1,
 // unbiased variance), counting num_batches_tracked. Eval: uses the running statistics.
+// With sync_with(comm) the training statistics are those of all ranks' batches together
+// (torch.nn.SyncBatchNorm, dist/sync_batchnorm.hpp); nn::sync_batch_norms sets every layer's.
+#include "packd/dist/sync_batchnorm.hpp"
 #include "packd/nn/module.hpp"
 #include "packd/ops/norm.hpp"
 
@@ -26,8 +29,13 @@ class BatchNorm2d : public UnaryModule<T> {
       NoGradGuard no_grad;
       num_batches_tracked.fill_(num_batches_tracked.item() + 1);
     }
+    if (this->is_training() && sync_ && sync_->size() > 1)
+      return dist::sync_batch_norm2d(x, weight, bias, running_mean, running_var, momentum_, eps_, *sync_);
     return batch_norm2d(x, weight, bias, running_mean, running_var, this->is_training(), momentum_, eps_);
   }
+  // Synchronise training statistics over comm's ranks (nullptr: per-process statistics). The
+  // communicator must outlive the layer's use.
+  void sync_with(dist::Communicator* comm) { sync_ = comm; }
   double eps() const { return eps_; }
   int64_t channels() const { return weight.size(0); }
 
@@ -39,6 +47,14 @@ class BatchNorm2d : public UnaryModule<T> {
 
  private:
   double eps_, momentum_;
+  dist::Communicator* sync_ = nullptr;
 };
+
+// Every BatchNorm2d under `m` synchronises over comm (nullptr: back to per-process statistics).
+template <FloatScalar T>
+void sync_batch_norms(Module<T>& m, dist::Communicator* comm) {
+  for (auto& [name, child] : m.named_modules())
+    if (auto* bn = dynamic_cast<BatchNorm2d<T>*>(child.get())) bn->sync_with(comm);
+}
 
 }  // namespace packd::nn

@@ -1,0 +1,49 @@
+// The packd program's data-parallel group: MPI ranks when the program was started by mpirun (and
+// built with MPI: PACKD_WITH_MPI), else this process alone.
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include "commands.hpp"
+#if PACKD_WITH_MPI
+#include "packd/dist/mpi.hpp"
+#endif
+
+namespace packd_cli {
+
+namespace {
+std::shared_ptr<packd::dist::Communicator>& slot() {
+  static std::shared_ptr<packd::dist::Communicator> world;
+  return world;
+}
+// The launcher's rank count, from the environment (1 when not started by an MPI launcher).
+int launcher_size() {
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"})
+    if (const char* s = std::getenv(v)) return std::atoi(s);
+  return 1;
+}
+}  // namespace
+
+std::shared_ptr<packd::dist::Communicator> world() {
+  auto& w = slot();
+  if (w) return w;
+#if PACKD_WITH_MPI
+  if (packd::dist::launched_by_mpi()) w = std::make_shared<packd::dist::MpiCommunicator>();
+#else
+  PACKD_CHECK(launcher_size() <= 1, "started by mpirun with ", launcher_size(),
+              " ranks, but this packd was built without MPI (configure with -DPACKD_MPI=ON; Debian: libopenmpi-dev)");
+#endif
+  if (!w) w = packd::dist::single_process();
+  return w;
+}
+
+packd::dist::Communicator* world_if_created() { return slot().get(); }
+
+void single_rank_only(const char* command) {
+  PACKD_CHECK(launcher_size() <= 1, "packd ", command, " runs in one process; start it without mpirun (", launcher_size(),
+              " ranks were started). Data-parallel commands: train, eval");
+}
+
+void shutdown_world() { slot().reset(); }
+
+}  // namespace packd_cli
