@@ -87,6 +87,7 @@ class NcclCommunicator final : public Communicator {
     if (comm_) ncclCommAbort(comm_);
     comm_ = nullptr;
     host_->abort(why, code);
+    std::_Exit(code);  // not reached: the host communicator's abort ends the process
   }
 
  private:

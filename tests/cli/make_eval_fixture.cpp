@@ -10,6 +10,7 @@
 #include "packd/data/dataset.hpp"
 #include "packd/data/synthetic.hpp"
 #include "packd/train/trainer.hpp"
+#include "tiny_run.hpp"
 
 int main(int argc, char** argv) {
   if (argc != 3) {
@@ -24,18 +25,7 @@ int main(int argc, char** argv) {
     std::filesystem::remove_all(run_dir);
     data::make_synthetic_dataset(data_dir, {.seed = 7, .categories = cats, .image_size = 64, .n_train = 5,
                                             .n_test_good = 3, .n_test_bad = 4});
-    train::TrainOptions o;
-    o.base_planes = 2;
-    o.image_size = 64;
-    o.shots = 1;
-    o.batch_size = 4;
-    o.cats_per_batch = 2;
-    o.epochs = 0;
-    o.max_steps = 2;
-    o.checkpoint_every = 2;
-    o.out = run_dir;
-    o.progress = false;
-    o.method.prototypes = 4;
+    const train::TrainOptions o = testing::tiny_train_options(run_dir, /*max_steps=*/2, /*checkpoint_every=*/2);
     std::vector<train::TrainCategory> train_cats;
     for (const auto& c : {"checker", "disc", "stripes"}) train_cats.push_back({c, data::mvtec(data_dir, c).train_good});
     train::Trainer(o, train_cats).run();

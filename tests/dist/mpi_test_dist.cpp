@@ -25,6 +25,7 @@
 #include "packd/optim/adam.hpp"
 #include "packd/train/trainer.hpp"
 #include "checkpoint_diff.hpp"
+#include "tiny_run.hpp"
 
 using namespace packd;
 
@@ -205,19 +206,7 @@ namespace {
 const std::string kRoot = "/tmp/packd_mpi_test";
 
 train::TrainOptions tiny_options(const std::string& out) {
-  train::TrainOptions o;
-  o.base_planes = 2;
-  o.image_size = 64;
-  o.shots = 1;
-  o.batch_size = 4;
-  o.cats_per_batch = 2;
-  o.epochs = 0;
-  o.max_steps = 3;
-  o.checkpoint_every = 2;
-  o.out = out;
-  o.progress = false;
-  o.method.prototypes = 4;
-  return o;
+  return testing::tiny_train_options(out, /*max_steps=*/3, /*checkpoint_every=*/2);
 }
 
 std::vector<train::TrainCategory> tiny_categories() {

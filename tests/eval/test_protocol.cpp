@@ -13,6 +13,7 @@
 #include "packd/eval/report.hpp"
 #include "packd/train/load.hpp"
 #include "testing.hpp"
+#include "tiny_run.hpp"
 
 using namespace packd;
 namespace fs = std::filesystem;
@@ -41,20 +42,8 @@ std::string trained_run() {
   if (done) return dir;
   make_data();
   fs::remove_all(dir);
-  train::TrainOptions o;
-  o.backbone = "wide_resnet50_2";
-  o.base_planes = 2;
-  o.image_size = 64;
-  o.shots = 1;
-  o.batch_size = 4;
-  o.cats_per_batch = 2;
-  o.epochs = 0;
-  o.max_steps = 3;
-  o.checkpoint_every = 3;
-  o.out = dir;
-  o.progress = false;
+  train::TrainOptions o = testing::tiny_train_options(dir, /*max_steps=*/3, /*checkpoint_every=*/3);
   o.seed = 11;
-  o.method.prototypes = 4;
   std::vector<train::TrainCategory> cats;
   for (const auto& c : kTrainCats) cats.push_back({c, data::mvtec(kData, c).train_good});
   train::Trainer t(o, cats);

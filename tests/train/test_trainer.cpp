@@ -7,6 +7,7 @@
 #include "packd/data/synthetic.hpp"
 #include "packd/train/trainer.hpp"
 #include "testing.hpp"
+#include "tiny_run.hpp"
 
 using namespace packd;
 
@@ -26,20 +27,8 @@ std::vector<train::TrainCategory> tiny_data(const std::string& dir) {
 }
 
 train::TrainOptions tiny_options(const std::string& out) {
-  train::TrainOptions o;
-  o.backbone = "wide_resnet50_2";
-  o.base_planes = 2;
-  o.image_size = 64;
-  o.shots = 1;
-  o.batch_size = 4;
-  o.cats_per_batch = 2;
-  o.epochs = 0;
-  o.max_steps = 6;
-  o.checkpoint_every = 2;
+  train::TrainOptions o = testing::tiny_train_options(out, /*max_steps=*/6, /*checkpoint_every=*/2);
   o.lr = 1e-3;
-  o.out = out;
-  o.progress = false;
-  o.method.prototypes = 4;
   std::filesystem::remove_all(out);
   return o;
 }

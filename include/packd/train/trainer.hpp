@@ -9,7 +9,8 @@
 //                            (Adam's state) + __metadata__: the run's config (JSON), step, epoch,
 //                            the sampler's position and generator states
 //   log.jsonl                one JSON object per step: step, epoch, loss, kd, nce, orth per stage, lr,
-//                            images per second
+//                            images per second (of the global batch); data-parallel runs add ranks
+//                            and allreduce_s (rank 0's time in the gradient all-reduce)
 //   config.json              the run's configuration (written at the start)
 //
 // Resume (TrainOptions::resume) restores all of it and truncates log.jsonl to the checkpoint's
@@ -130,6 +131,7 @@ EpisodeTensors<T> episode_tensors(const std::vector<Query>& batch, ImageCache& c
 struct StepRecord {
   int64_t step = 0, epoch = 0;
   double loss = 0, images_per_s = 0;
+  double allreduce_s = 0;  // this step's gradient all-reduce (data-parallel runs)
   std::array<double, 3> kd{}, nce{}, orth{};
 };
 
@@ -210,13 +212,15 @@ class Trainer {
     auto loss = models::packd_loss(*model_, f, e.labels, models::CdsForm::cheaper, comm_.get());
     optim_->zero_grad();
     loss.total.backward();
+    double allreduce_s = 0;
     if (comm_->size() > 1) {
       const auto a0 = std::chrono::steady_clock::now();
       std::vector<Tensor<float>> grads;
       for (auto& [name, p] : model_->named_parameters())
         if (p.grad().defined()) grads.push_back(p.grad());
       dist::all_reduce_mean(*comm_, grads);
-      allreduce_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - a0).count();
+      allreduce_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - a0).count();
+      allreduce_seconds_ += allreduce_s;
     }
     optim_->step();
     // Per-rank BN statistics moved each rank's running statistics its own way: rank 0's win, as
@@ -235,6 +239,7 @@ class Trainer {
     StepRecord r;
     r.step = step_;
     r.epoch = epoch;
+    r.allreduce_s = allreduce_s;
     r.loss = v[0];
     for (std::size_t i = 0; i < 3; ++i) r.kd[i] = v[1 + i], r.nce[i] = v[4 + i], r.orth[i] = v[7 + i];
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -268,6 +273,7 @@ class Trainer {
       const int64_t total = std::max(total_steps(), step_);
       nlohmann::json j = {{"step", r.step},     {"epoch", r.epoch}, {"loss", r.loss}, {"kd", r.kd},
                           {"nce", r.nce},       {"orth", r.orth},   {"lr", opt_.lr},  {"images_per_s", r.images_per_s}};
+      if (comm_->size() > 1) j["ranks"] = comm_->size(), j["allreduce_s"] = r.allreduce_s;
       log << j.dump() << "\n" << std::flush;
       if (opt_.progress) {
         const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
