@@ -132,22 +132,26 @@ inline void broadcast_tensors(Communicator& comm, const std::vector<std::shared_
   flush();
 }
 
-// The gradient all-reduce of data-parallel training: every tensor (float, contiguous, CPU) becomes
-// its mean over ranks. Tensors are packed into buckets of at most `bucket_bytes` so that a model's
-// few hundred gradients cost a handful of collectives (as DDP's 25 MiB buckets), not hundreds.
+// The gradient all-reduce of data-parallel training: every tensor (float, contiguous) becomes its
+// mean over ranks. Small tensors are packed into buckets of at most `bucket_bytes`, so that a
+// model's few hundred gradients cost a handful of collectives (as DDP's 25 MiB buckets), and the
+// mean's scaling happens while unpacking; a tensor of half a bucket or more is reduced where it
+// lies (no copy). CUDA tensors go one by one to the communicator (NCCL averages on the device).
 template <FloatScalar T>
 void all_reduce_mean(Communicator& comm, const std::vector<Tensor<T>>& tensors, std::size_t bucket_bytes = std::size_t(32) << 20) {
   if (comm.size() == 1) return;
   const std::size_t cap = std::max<std::size_t>(1, bucket_bytes / sizeof(T));
+  const T scale = T(1.0 / double(comm.size()));
   std::vector<T> bucket;
   std::vector<const Tensor<T>*> members;
   auto flush = [&] {
     if (members.empty()) return;
-    comm.all_reduce(bucket.data(), bucket.size(), dtype_of<T>, ReduceOp::avg, Device::cpu());
-    std::size_t off = 0;
+    comm.all_reduce(bucket.data(), bucket.size(), dtype_of<T>, ReduceOp::sum, Device::cpu());
+    const T* src = bucket.data();
     for (const Tensor<T>* t : members) {
-      std::memcpy(t->data(), bucket.data() + off, std::size_t(t->numel()) * sizeof(T));
-      off += std::size_t(t->numel());
+      T* dst = t->data();
+      for (int64_t i = 0; i < t->numel(); ++i) dst[i] = src[i] * scale;
+      src += t->numel();
     }
     bucket.clear();
     members.clear();
@@ -155,12 +159,12 @@ void all_reduce_mean(Communicator& comm, const std::vector<Tensor<T>>& tensors, 
   for (const Tensor<T>& t : tensors) {
     PACKD_CHECK(t.defined() && t.is_contiguous(), "all_reduce_mean: tensors must be defined and contiguous, got shape ",
                 t.defined() ? t.shape() : Shape{});
-    if (!t.device().is_cpu()) {
-      flush();
-      comm.all_reduce(t.data(), std::size_t(t.numel()), dtype_of<T>, ReduceOp::avg, t.device());
+    const auto n = std::size_t(t.numel());
+    if (!t.device().is_cpu() || 2 * n >= cap) {
+      comm.all_reduce(t.data(), n, dtype_of<T>, ReduceOp::avg, t.device());
       continue;
     }
-    if (!bucket.empty() && bucket.size() + std::size_t(t.numel()) > cap) flush();
+    if (!bucket.empty() && bucket.size() + n > cap) flush();
     bucket.insert(bucket.end(), t.data(), t.data() + t.numel());
     members.push_back(&t);
   }

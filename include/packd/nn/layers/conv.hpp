@@ -6,6 +6,7 @@
 //
 // Both start with PyTorch's default initialisation (nn/init.hpp); models that initialise
 // differently (torchvision's Kaiming normal) overwrite it.
+#include <algorithm>
 #include <array>
 
 #include "packd/core/generator.hpp"
@@ -15,19 +16,32 @@
 
 namespace packd::nn {
 
+namespace detail {
+// Checks a convolution's sizes, then registers `weight` (of weight_shape) and, with_bias, `bias`
+// (out,) on m, both initialised as torch.nn's convolutions.
+template <FloatScalar T>
+void register_conv_params(Module<T>& m, const char* what, int64_t in, int64_t out, std::array<int64_t, 2> kernel,
+                          int64_t groups, const Shape& weight_shape, bool with_bias, Generator& gen, Tensor<T>& weight,
+                          Tensor<T>& bias) {
+  PACKD_CHECK(in > 0 && out > 0 && kernel[0] > 0 && kernel[1] > 0, what, ": invalid sizes in=", in, " out=", out,
+              " kernel=(", kernel[0], ", ", kernel[1], ")");
+  PACKD_CHECK(groups > 0 && in % groups == 0 && out % groups == 0, what, ": groups=", groups, " must divide in=", in,
+              " and out=", out);
+  weight = m.register_parameter("weight", zeros<T>(weight_shape));
+  if (with_bias) bias = m.register_parameter("bias", zeros<T>({out}));
+  init::default_conv_init_(weight, &bias, gen);
+}
+}  // namespace detail
+
 template <FloatScalar T>
 class Conv2d : public UnaryModule<T> {
  public:
   Conv2d(int64_t in_channels, int64_t out_channels, std::array<int64_t, 2> kernel, const Conv2dOptions& options,
          bool with_bias, Generator& gen)
       : options_(options) {
-    PACKD_CHECK(in_channels > 0 && out_channels > 0 && kernel[0] > 0 && kernel[1] > 0, "Conv2d: invalid sizes in=",
-                in_channels, " out=", out_channels, " kernel=(", kernel[0], ", ", kernel[1], ")");
-    PACKD_CHECK(options.groups > 0 && in_channels % options.groups == 0 && out_channels % options.groups == 0,
-                "Conv2d: groups=", options.groups, " must divide in=", in_channels, " and out=", out_channels);
-    weight = this->register_parameter("weight", zeros<T>({out_channels, in_channels / options.groups, kernel[0], kernel[1]}));
-    if (with_bias) bias = this->register_parameter("bias", zeros<T>({out_channels}));
-    init::default_conv_init_(weight, &bias, gen);
+    const int64_t g = std::max<int64_t>(options.groups, 1);  // checked in register_conv_params
+    detail::register_conv_params<T>(*this, "Conv2d", in_channels, out_channels, kernel, options.groups,
+                                    {out_channels, in_channels / g, kernel[0], kernel[1]}, with_bias, gen, weight, bias);
   }
   Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel, const Conv2dOptions& options, bool with_bias, Generator& gen)
       : Conv2d(in_channels, out_channels, {kernel, kernel}, options, with_bias, gen) {}
@@ -48,13 +62,9 @@ class ConvTranspose2d : public UnaryModule<T> {
   ConvTranspose2d(int64_t in_channels, int64_t out_channels, std::array<int64_t, 2> kernel, const Conv2dOptions& options,
                   bool with_bias, Generator& gen)
       : options_(options) {
-    PACKD_CHECK(in_channels > 0 && out_channels > 0 && kernel[0] > 0 && kernel[1] > 0, "ConvTranspose2d: invalid sizes in=",
-                in_channels, " out=", out_channels, " kernel=(", kernel[0], ", ", kernel[1], ")");
-    PACKD_CHECK(options.groups > 0 && in_channels % options.groups == 0 && out_channels % options.groups == 0,
-                "ConvTranspose2d: groups=", options.groups, " must divide in=", in_channels, " and out=", out_channels);
-    weight = this->register_parameter("weight", zeros<T>({in_channels, out_channels / options.groups, kernel[0], kernel[1]}));
-    if (with_bias) bias = this->register_parameter("bias", zeros<T>({out_channels}));
-    init::default_conv_init_(weight, &bias, gen);
+    const int64_t g = std::max<int64_t>(options.groups, 1);  // checked in register_conv_params
+    detail::register_conv_params<T>(*this, "ConvTranspose2d", in_channels, out_channels, kernel, options.groups,
+                                    {in_channels, out_channels / g, kernel[0], kernel[1]}, with_bias, gen, weight, bias);
   }
   ConvTranspose2d(int64_t in_channels, int64_t out_channels, int64_t kernel, const Conv2dOptions& options, bool with_bias,
                   Generator& gen)
