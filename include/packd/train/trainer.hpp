@@ -357,14 +357,15 @@ class Trainer {
             {"student_parameters", model_->num_parameters()}, {"teacher_parameters", model_->teacher->num_parameters()}};
   }
 
-  // Rank 0's student and teacher parameters and buffers (or only the buffers) to every rank.
+  // Rank 0's student and teacher parameters and buffers to every rank, or only the student's
+  // buffers (the running statistics; the frozen teacher's never change).
   void broadcast_state(bool buffers_only) {
     std::vector<std::shared_ptr<TensorImpl>> ts;
-    for (const nn::Module<float>* m : {static_cast<const nn::Module<float>*>(model_.get()),
-                                       static_cast<const nn::Module<float>*>(model_->teacher.get())}) {
-      if (!buffers_only)
-        for (auto& [n, p] : m->named_parameters()) ts.push_back(p.impl_ptr());
-      for (auto& b : m->named_buffers()) ts.push_back(b.tensor);
+    for (auto& b : model_->named_buffers()) ts.push_back(b.tensor);
+    if (!buffers_only) {
+      for (auto& [n, p] : model_->named_parameters()) ts.push_back(p.impl_ptr());
+      for (auto& [n, p] : model_->teacher->named_parameters()) ts.push_back(p.impl_ptr());
+      for (auto& b : model_->teacher->named_buffers()) ts.push_back(b.tensor);
     }
     dist::broadcast_tensors(*comm_, ts);
   }
