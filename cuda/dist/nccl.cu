@@ -34,12 +34,8 @@ ncclDataType_t nccl_type(DType d) {
 class NcclCommunicator final : public Communicator {
  public:
   NcclCommunicator(std::shared_ptr<Communicator> host, int device, double timeout_s)
-      : host_(std::move(host)), device_(device), timeout_s_(timeout_s) {
+      : host_(std::move(host)), device_(device), timeout_s_(collective_timeout_s(timeout_s)) {
     PACKD_CHECK(host_ != nullptr, "make_nccl_communicator: no host communicator to bootstrap over");
-    if (timeout_s_ <= 0) {
-      const char* env = std::getenv("PACKD_DIST_TIMEOUT");
-      timeout_s_ = env ? std::strtod(env, nullptr) : 1800.0;
-    }
     PACKD_CHECK(device_ >= 0 && device_ < cuda::device_count(), "make_nccl_communicator: rank ", host_->rank(),
                 " asked for CUDA device ", device_, " but sees ", cuda::device_count());
     PACKD_CUDA_CHECK(cudaSetDevice(device_));

@@ -82,6 +82,17 @@ class SingleProcess final : public Communicator {
 
 inline std::shared_ptr<Communicator> single_process() { return std::make_shared<SingleProcess>(); }
 
+// A collective's time limit in seconds: `requested` when positive, else PACKD_DIST_TIMEOUT, else
+// 1800 (PyTorch's default). Shared by the MPI and NCCL communicators.
+inline double collective_timeout_s(double requested) {
+  if (requested > 0) return requested;
+  const char* env = std::getenv("PACKD_DIST_TIMEOUT");
+  if (!env) return 1800.0;
+  const double t = std::strtod(env, nullptr);
+  PACKD_CHECK(t > 0, "PACKD_DIST_TIMEOUT='", env, "' is not a positive number of seconds");
+  return t;
+}
+
 // ---- tensor-level helpers -------------------------------------------------------------------------
 
 namespace detail {

@@ -52,12 +52,7 @@ class MpiCommunicator final : public Communicator {
     MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
     MPI_Comm_rank(comm_, &rank_);
     MPI_Comm_size(comm_, &size_);
-    timeout_s_ = opt.timeout_s;
-    if (timeout_s_ <= 0) {
-      const char* env = std::getenv("PACKD_DIST_TIMEOUT");
-      timeout_s_ = env ? std::strtod(env, nullptr) : 1800.0;
-      PACKD_CHECK(timeout_s_ > 0, "PACKD_DIST_TIMEOUT='", env ? env : "", "' is not a positive number of seconds");
-    }
+    timeout_s_ = collective_timeout_s(opt.timeout_s);
     watchdog_ = std::thread([this] { watch(); });
   }
   MpiCommunicator(const MpiCommunicator&) = delete;
