@@ -34,7 +34,30 @@ if(PACKD_WITH_CUDA)
   target_compile_definitions(packd_cuda PRIVATE PACKD_WITH_CUDA=1)
   target_compile_options(packd_cuda PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall,-Wextra>
     $<$<AND:$<COMPILE_LANGUAGE:CUDA>,$<BOOL:${PACKD_WERROR}>>:-Werror=all-warnings>)
+  # Device lambdas in the kernel headers (for_each_index) and constexpr std:: helpers in device code.
+  target_compile_options(packd_cuda PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:--extended-lambda --expt-relaxed-constexpr>)
   target_link_libraries(packd_cuda PUBLIC CUDA::cudart_static)
+  # cuBLAS and cuDNN 9: from the CUDA toolkit, or (on a bare GPU machine) from PyTorch's pip wheels
+  # nvidia-cublas / nvidia-cudnn-cu13: CUBLAS_ROOT / CUDNN_ROOT name the folder holding include/ and
+  # lib/ (docs/cuda.md). The wheels ship only versioned sonames, hence the explicit names.
+  find_path(PACKD_CUBLAS_INCLUDE_DIR cublas_v2.h HINTS ${CUBLAS_ROOT} $ENV{CUBLAS_ROOT} ${CUDAToolkit_INCLUDE_DIRS}
+            PATH_SUFFIXES include)
+  find_library(PACKD_CUBLAS_LIBRARY NAMES cublas libcublas.so.13 libcublas.so.12
+               HINTS ${CUBLAS_ROOT} $ENV{CUBLAS_ROOT} ${CUDAToolkit_LIBRARY_DIR} PATH_SUFFIXES lib lib64)
+  find_library(PACKD_CUBLASLT_LIBRARY NAMES cublasLt libcublasLt.so.13 libcublasLt.so.12
+               HINTS ${CUBLAS_ROOT} $ENV{CUBLAS_ROOT} ${CUDAToolkit_LIBRARY_DIR} PATH_SUFFIXES lib lib64)
+  find_path(PACKD_CUDNN_INCLUDE_DIR cudnn.h HINTS ${CUDNN_ROOT} $ENV{CUDNN_ROOT} ${CUDAToolkit_INCLUDE_DIRS}
+            PATH_SUFFIXES include)
+  find_library(PACKD_CUDNN_LIBRARY NAMES cudnn libcudnn.so.9
+               HINTS ${CUDNN_ROOT} $ENV{CUDNN_ROOT} ${CUDAToolkit_LIBRARY_DIR} PATH_SUFFIXES lib lib64)
+  foreach(v PACKD_CUBLAS_INCLUDE_DIR PACKD_CUBLAS_LIBRARY PACKD_CUBLASLT_LIBRARY PACKD_CUDNN_INCLUDE_DIR PACKD_CUDNN_LIBRARY)
+    if(NOT ${v})
+      message(FATAL_ERROR "packd: the CUDA backend needs cuBLAS and cuDNN 9; ${v} was not found. "
+                          "Set CUBLAS_ROOT / CUDNN_ROOT to the folder holding include/ and lib/, or -DPACKD_CUDA=OFF")
+    endif()
+  endforeach()
+  target_include_directories(packd_cuda PRIVATE ${PACKD_CUBLAS_INCLUDE_DIR} ${PACKD_CUDNN_INCLUDE_DIR})
+  target_link_libraries(packd_cuda PUBLIC ${PACKD_CUBLAS_LIBRARY} ${PACKD_CUBLASLT_LIBRARY} ${PACKD_CUDNN_LIBRARY})
   target_link_libraries(packd INTERFACE packd_cuda)
   target_compile_definitions(packd INTERFACE PACKD_WITH_CUDA=1)
   # NCCL (dist::make_nccl_communicator, cuda/dist/nccl.cu): in the CUDA toolkit here; elsewhere it may

@@ -95,28 +95,55 @@ std::vector<Tensor<T>> fixture_inputs(const std::string& family, const std::stri
   return in;
 }
 
+// The devices the op tests run on: the CPU, and CUDA device 0 when cuda_available(). The first call
+// in a process without a CUDA device says once that the CUDA runs are skipped.
+inline std::vector<Device> test_devices() {
+  if (cuda::cuda_available()) return {Device::cpu(), Device::cuda(0)};
+  static bool said = false;
+  if (!said) {
+    said = true;
+    WARN("CUDA runs of the op tests skipped: no CUDA device" << (PACKD_WITH_CUDA ? "" : " (built without CUDA)"));
+  }
+  return {Device::cpu()};
+}
+
+// Tolerances on CUDA: the kernels sum in other orders than the CPU's (block trees, cuDNN's
+// algorithms), so a float32 result may differ from PyTorch's CPU result by a few more ulps.
+inline double device_rtol(Device d, double rtol) { return d.is_cpu() ? rtol : std::max(rtol, 1e-4); }
+inline double device_atol(Device d, double atol) { return d.is_cpu() ? atol : std::max(atol, 1e-5); }
+
 // PyTorch parity for one fixture case (tests/reference/make_core_fixtures.py): loads NAME.in0..,
 // marks the inputs that have a stored gradient as requiring grad, runs fn(inputs) and compares
 // the output with NAME.out and, after backward(NAME.gout), each input gradient with NAME.ginI.
+// Runs once per test device (the inputs moved there; fn must create any other tensor on its
+// inputs' device), so every op's fixture also checks its CUDA kernels where a GPU is present.
 template <class F>
 void check_against_torch(const std::string& family, const std::string& name, F fn, double rtol = 1e-5,
                          double atol = 1e-6) {
   const io::SafetensorsFile& fx = fixture(family);
-  std::vector<Tensor<float>> in = fixture_inputs<float>(family, name);
-  INFO("fixture " << family << ":" << name);
-  REQUIRE(!in.empty());
-  auto out = fn(in);
-  using Out = typename decltype(out)::value_type;
-  CHECK_CLOSE(out, fx.get<Out>(name + ".out"), rtol, atol);
-  if constexpr (FloatScalar<Out>) {
-    if (!fx.contains(name + ".gout")) return;
-    out.backward(fx.get<Out>(name + ".gout"));
-    for (std::size_t i = 0; i < in.size(); ++i) {
-      const std::string key = name + ".gin" + std::to_string(i);
-      if (!fx.contains(key)) continue;
-      INFO("gradient of input " << i);
-      REQUIRE(in[i].grad().defined());
-      CHECK_CLOSE(in[i].grad(), fx.get<float>(key), rtol, atol);
+  for (Device dev : test_devices()) {
+    std::vector<Tensor<float>> in;
+    for (const Tensor<float>& x : fixture_inputs<float>(family, name)) {
+      in.push_back(dev.is_cpu() ? x : x.detach().to(dev));
+      if (x.requires_grad()) in.back().requires_grad_();
+    }
+    INFO("fixture " << family << ":" << name << " on " << dev);
+    REQUIRE(!in.empty());
+    auto out = fn(in);
+    using Out = typename decltype(out)::value_type;
+    REQUIRE(out.device() == dev);
+    const double rt = device_rtol(dev, rtol), at = device_atol(dev, atol);
+    CHECK_CLOSE(out.to(Device::cpu()), fx.get<Out>(name + ".out"), rt, at);
+    if constexpr (FloatScalar<Out>) {
+      if (!fx.contains(name + ".gout")) continue;
+      out.backward(fx.get<Out>(name + ".gout").to(dev));
+      for (std::size_t i = 0; i < in.size(); ++i) {
+        const std::string key = name + ".gin" + std::to_string(i);
+        if (!fx.contains(key)) continue;
+        INFO("gradient of input " << i);
+        REQUIRE(in[i].grad().defined());
+        CHECK_CLOSE(in[i].grad().to(Device::cpu()), fx.get<float>(key), rt, at);
+      }
     }
   }
 }

@@ -1,13 +1,19 @@
 #pragma once
 // Shared by every CUDA TU: the checked-call macro that turns a CUDA error into packd::CudaError
-// with the call's text, file and line. Never included from include/ (Note [CUDA configuration]).
+// with the call's text, file and line; the current stream; the launch helpers every kernel file
+// uses. Never included from include/ (Note [CUDA configuration]).
 #if !defined(__CUDACC__) || !PACKD_WITH_CUDA
 #error "packd/cuda/common.cuh is for the CUDA backend's own .cu files, compiled by nvcc with PACKD_WITH_CUDA=1"
 #endif
 #include <cuda_runtime.h>
 
+#include <algorithm>
+#include <array>
+#include <cstdint>
+
 #include "packd/backend/cuda_api.hpp"
 #include "packd/core/error.hpp"
+#include "packd/core/shape.hpp"
 
 #define PACKD_CUDA_CHECK(call)                                                                           \
   do {                                                                                                   \
@@ -16,3 +22,92 @@
       throw ::packd::CudaError(::packd::detail::concat(#call, " failed at " __FILE__ ":", __LINE__, ": ", \
                                                        cudaGetErrorString(packd_status_)));              \
   } while (0)
+
+// After a kernel launch: a bad configuration is reported at once, naming the kernel.
+#define PACKD_CUDA_CHECK_LAUNCH(name) PACKD_CUDA_CHECK(((void)(name), cudaGetLastError()))
+
+namespace packd::cuda {
+
+// The stream every packd kernel, copy and library call of the current device is ordered on
+// (context.cu; one per device, created on first use).
+cudaStream_t current_stream();
+int current_device();
+
+// Makes `device` current for a scope and restores the previous one.
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int device) {
+    PACKD_CUDA_CHECK(cudaGetDevice(&prev_));
+    if (prev_ != device) PACKD_CUDA_CHECK(cudaSetDevice(device));
+  }
+  ~DeviceGuard() { cudaSetDevice(prev_); }
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+ private:
+  int prev_ = 0;
+};
+
+inline constexpr int kBlock = 256;  // threads per block of the elementwise / index kernels
+
+// Blocks for a grid-stride loop over n items: enough to fill the GPU, never above the grid limit.
+inline unsigned grid_for(int64_t n, int block = kBlock) {
+  const int64_t blocks = (n + block - 1) / block;
+  return unsigned(std::clamp<int64_t>(blocks, 1, int64_t(1) << 20));
+}
+
+template <class F>
+__global__ void for_each_index_kernel(int64_t n, F f) {
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(blockDim.x) * gridDim.x) f(i);
+}
+
+// f(i) for i in [0, n) on the current stream: the launch of every one-thread-per-item kernel.
+// f is a __device__ lambda (nvcc --extended-lambda) or a functor with a __device__ operator().
+template <class F>
+void for_each_index(int64_t n, F f) {
+  if (n <= 0) return;
+  for_each_index_kernel<<<grid_for(n), kBlock, 0, current_stream()>>>(n, f);
+  PACKD_CUDA_CHECK_LAUNCH("for_each_index");
+}
+
+// Offsets of N operands for a linear index over a shape (row-major), from each operand's strides
+// (0 along broadcast dimensions). Dimensions that are contiguous in every operand are merged on
+// the host first, so the common cases cost one or two divisions per element.
+template <int N>
+struct OffsetCalc {
+  int ndim = 0;
+  int64_t sizes[kMaxRank] = {};
+  int64_t strides[kMaxRank][N] = {};
+
+  __host__ __device__ std::array<int64_t, N> offsets(int64_t linear) const {
+    std::array<int64_t, N> off{};
+    for (int d = ndim - 1; d >= 0; --d) {
+      const int64_t i = linear % sizes[d];
+      linear /= sizes[d];
+      for (int k = 0; k < N; ++k) off[k] += i * strides[d][k];
+    }
+    return off;
+  }
+};
+
+template <int N>
+OffsetCalc<N> make_offset_calc(const Shape& shape, const std::array<const Shape*, N>& strides) {
+  OffsetCalc<N> c;
+  for (int d = 0; d < shape.size(); ++d) {
+    if (shape[d] == 1) continue;  // size-1 dimensions contribute nothing
+    const int m = c.ndim - 1;
+    bool merge = m >= 0;
+    for (int k = 0; k < N && merge; ++k) merge = c.strides[m][k] == (*strides[k])[d] * shape[d];
+    if (merge) {  // the previous kept dimension steps over this one exactly: fold them
+      c.sizes[m] *= shape[d];
+      for (int k = 0; k < N; ++k) c.strides[m][k] = (*strides[k])[d];
+      continue;
+    }
+    c.sizes[c.ndim] = shape[d];
+    for (int k = 0; k < N; ++k) c.strides[c.ndim][k] = (*strides[k])[d];
+    ++c.ndim;
+  }
+  return c;
+}
+
+}  // namespace packd::cuda

@@ -1,8 +1,10 @@
 #pragma once
-// Declarations of the CUDA backend's entry points. No CUDA header is included here (or anywhere
-// under include/): the definitions live in cuda/*.cu, compiled by nvcc into packd_cuda, and these
-// declarations are only visible when the build links that library (Note [CUDA configuration]).
+// Declarations of the CUDA backend's device, memory and stream entry points. No CUDA header is
+// included here (or anywhere under include/): the definitions live in cuda/*.cu, compiled by nvcc
+// into packd_cuda, and these declarations are only visible when the build links that library
+// (Note [CUDA configuration]). The kernels' declarations are in packd/backend/cuda/*.hpp.
 #include <cstddef>
+#include <cstdint>
 
 #include "packd/config.hpp"
 
@@ -13,12 +15,39 @@ bool cuda_available() noexcept;
 int device_count() noexcept;
 
 #if PACKD_WITH_CUDA
-// Device memory (through the backend's caching allocator) and copies; throw packd::CudaError.
+// Device memory through the caching allocator (Note [CUDA caching allocator], cuda/context.cu);
+// all throw packd::CudaError. Copies are ordered on the device's packd stream; a copy to the host
+// returns when the data is there.
 void* device_allocate(std::size_t nbytes, int device);
 void device_deallocate(void* p, std::size_t nbytes, int device) noexcept;
 void copy_host_to_device(void* dst, const void* src, std::size_t nbytes, int device);
 void copy_device_to_host(void* dst, const void* src, std::size_t nbytes, int device);
 void copy_device_to_device(void* dst, const void* src, std::size_t nbytes, int device);
+
+// Waits for all work packd queued on the device (timing, handing memory to other libraries).
+void synchronize(int device);
+
+struct DeviceAllocatorStats {
+  std::size_t bytes_in_use = 0;       // held by live tensors
+  std::size_t peak_bytes_in_use = 0;  // high-water mark of bytes_in_use since the last reset
+  std::size_t bytes_cached = 0;       // freed blocks kept for reuse
+  int64_t device_allocations = 0;     // cudaMalloc calls (a steady training loop makes none)
+  int64_t cache_hits = 0;             // allocations served from the cache
+};
+DeviceAllocatorStats allocator_stats(int device);
+void reset_peak_stats(int device);
+// Returns every cached (free) block to the driver.
+void empty_cache(int device);
+
+// Page-locked host memory, for host buffers that feed the device (the data loader's batches).
+void* pinned_allocate(std::size_t nbytes);
+void pinned_deallocate(void* p) noexcept;
+
+// TF32 tensor-core math in cuBLAS matmuls and cuDNN convolutions: off by default so that CUDA
+// results match the CPU's to float precision; PACKD_ALLOW_TF32=1 in the environment turns it on
+// at start, or call this. Read by each library call.
+void set_allow_tf32(bool allow);
+bool allow_tf32();
 #endif
 
 }  // namespace packd::cuda

@@ -16,7 +16,9 @@
 
 #include "packd/autograd/node.hpp"
 #include "packd/backend/cpu/elementwise.hpp"
+#include "packd/backend/cuda/elementwise.hpp"
 #include "packd/backend/dispatch.hpp"
+#include "packd/backend/functors.hpp"
 #include "packd/ops/factory.hpp"
 #include "packd/ops/fwd.hpp"
 
@@ -35,7 +37,7 @@ template <Scalar To, Scalar T, class F>
 Tensor<To> map(const Tensor<T>& x, const char* op, F f) {
   Tensor<To> out = Tensor<To>::empty(x.shape(), x.device());
   backend::dispatch(op, x.device(), [&] { cpu::unary_kernel(out.data(), out.shape(), out.strides(), x.data(), x.strides(), f); },
-                    backend::no_cuda_kernel{op});
+                    [&] { cuda::unary_kernel(out.data(), out.shape(), out.strides(), x.data(), x.strides(), f); });
   return out;
 }
 
@@ -45,9 +47,9 @@ Tensor<To> map(const Tensor<T>& a, const Tensor<T>& b, const char* op, F f) {
   check_same_device(a, b, op);
   const Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
   Tensor<To> out = Tensor<To>::empty(shape, a.device());
-  backend::dispatch(op, a.device(), [&] {
-    cpu::binary_kernel(out.data(), shape, out.strides(), a.data(), broadcast_strides(a, shape), b.data(), broadcast_strides(b, shape), f);
-  }, backend::no_cuda_kernel{op});
+  const Shape sa = broadcast_strides(a, shape), sb = broadcast_strides(b, shape);
+  backend::dispatch(op, a.device(), [&] { cpu::binary_kernel(out.data(), shape, out.strides(), a.data(), sa, b.data(), sb, f); },
+                    [&] { cuda::binary_kernel(out.data(), shape, out.strides(), a.data(), sa, b.data(), sb, f); });
   return out;
 }
 
@@ -58,10 +60,10 @@ Tensor<T>& map_inplace(Tensor<T>& self, const Tensor<T>& other, const char* op, 
   check_same_device(self, other, op);
   PACKD_CHECK(other.dim() <= self.dim() && broadcast_shapes(self.shape(), other.shape(), op) == self.shape(), op,
               ": the result of broadcasting ", other.shape(), " to ", self.shape(), " would not fit in place");
-  backend::dispatch(op, self.device(), [&] {
-    cpu::binary_kernel(self.data(), self.shape(), self.strides(), self.data(), self.strides(), other.data(),
-                       broadcast_strides(other, self.shape()), f);
-  }, backend::no_cuda_kernel{op});
+  const Shape so = broadcast_strides(other, self.shape());
+  backend::dispatch(op, self.device(),
+                    [&] { cpu::binary_kernel(self.data(), self.shape(), self.strides(), self.data(), self.strides(), other.data(), so, f); },
+                    [&] { cuda::binary_kernel(self.data(), self.shape(), self.strides(), self.data(), self.strides(), other.data(), so, f); });
   self.bump_version();
   return self;
 }
@@ -75,7 +77,7 @@ using Grads = std::vector<Tensor<T>>;
 
 template <Scalar T>
 Tensor<T> add(const Tensor<T>& a, const Tensor<T>& b) {
-  Tensor<T> out = detail::map<T>(a, b, "add", [](T x, T y) { return T(x + y); });
+  Tensor<T> out = detail::map<T>(a, b, "add", fn::Add{});
   if constexpr (FloatScalar<T>) {
     if (any_requires_grad(a, b))
       record<T>("add", {&a, &b}, out, [sa = a.shape(), sb = b.shape()](const Tensor<T>& g, const Node<T>& n) {
@@ -88,7 +90,7 @@ Tensor<T> add(const Tensor<T>& a, const Tensor<T>& b) {
 
 template <Scalar T>
 Tensor<T> sub(const Tensor<T>& a, const Tensor<T>& b) {
-  Tensor<T> out = detail::map<T>(a, b, "sub", [](T x, T y) { return T(x - y); });
+  Tensor<T> out = detail::map<T>(a, b, "sub", fn::Sub{});
   if constexpr (FloatScalar<T>) {
     if (any_requires_grad(a, b))
       record<T>("sub", {&a, &b}, out, [sa = a.shape(), sb = b.shape()](const Tensor<T>& g, const Node<T>& n) {
@@ -101,7 +103,7 @@ Tensor<T> sub(const Tensor<T>& a, const Tensor<T>& b) {
 
 template <Scalar T>
 Tensor<T> mul(const Tensor<T>& a, const Tensor<T>& b) {
-  Tensor<T> out = detail::map<T>(a, b, "mul", [](T x, T y) { return T(x * y); });
+  Tensor<T> out = detail::map<T>(a, b, "mul", fn::Mul{});
   if constexpr (FloatScalar<T>) {
     if (any_requires_grad(a, b)) {
       // each input's gradient needs only the other input
@@ -118,7 +120,7 @@ Tensor<T> mul(const Tensor<T>& a, const Tensor<T>& b) {
 
 template <Scalar T>
 Tensor<T> div(const Tensor<T>& a, const Tensor<T>& b) {
-  Tensor<T> out = detail::map<T>(a, b, "div", [](T x, T y) { return T(x / y); });
+  Tensor<T> out = detail::map<T>(a, b, "div", fn::Div{});
   if constexpr (FloatScalar<T>) {
     if (any_requires_grad(a, b)) {
       SavedTensor<T> sb = save(b, "div");
@@ -129,7 +131,7 @@ Tensor<T> div(const Tensor<T>& a, const Tensor<T>& b) {
         Tensor<T> ga, gb;
         if (n.needs_input_grad(0)) ga = sum_to(div(g, bv), sha);
         if (n.needs_input_grad(1))
-          gb = sum_to(detail::map<T>(mul(g, so.unpack()), bv, "div_backward", [](T go, T y) { return T(-go / y); }), shb);
+          gb = sum_to(detail::map<T>(mul(g, so.unpack()), bv, "div_backward", fn::DivGradB{}), shb);
         return detail::Grads<T>{ga, gb};
       });
     }
@@ -139,7 +141,7 @@ Tensor<T> div(const Tensor<T>& a, const Tensor<T>& b) {
 
 template <FloatScalar T>
 Tensor<T> pow(const Tensor<T>& a, const Tensor<T>& b) {
-  Tensor<T> out = detail::map<T>(a, b, "pow", [](T x, T y) { return T(std::pow(x, y)); });
+  Tensor<T> out = detail::map<T>(a, b, "pow", fn::Pow{});
   if (any_requires_grad(a, b)) {
     record<T>("pow", {&a, &b}, out,
               [sa = save(a, "pow"), sb = save(b, "pow"), so = save(out, "pow")](const Tensor<T>& g, const Node<T>& n) {
@@ -147,12 +149,10 @@ Tensor<T> pow(const Tensor<T>& a, const Tensor<T>& b) {
                 Tensor<T> ga, gb;
                 // d(a^b)/da = b a^(b-1) (0 where b == 0, as PyTorch); d(a^b)/db = a^b log a (0 where a == 0)
                 if (n.needs_input_grad(0))
-                  ga = sum_to(mul(g, detail::map<T>(av, bv, "pow_backward",
-                                                    [](T x, T y) { return y == T(0) ? T(0) : T(y * std::pow(x, y - 1)); })),
+                  ga = sum_to(mul(g, detail::map<T>(av, bv, "pow_backward", fn::PowGradBase{})),
                               av.shape());
                 if (n.needs_input_grad(1))
-                  gb = sum_to(mul(g, detail::map<T>(so.unpack(), av, "pow_backward",
-                                                    [](T p, T x) { return x == T(0) ? T(0) : T(p * std::log(x)); })),
+                  gb = sum_to(mul(g, detail::map<T>(so.unpack(), av, "pow_backward", fn::PowGradExponent{})),
                               bv.shape());
                 return detail::Grads<T>{ga, gb};
               });
@@ -195,7 +195,10 @@ Tensor<T> unary_op(const Tensor<T>& x, const char* op, F f, Grad grad) {
         backend::dispatch(op, g.device(), [&] {
           cpu::ternary_kernel(gx.data(), g.shape(), gx.strides(), g.data(), g.strides(), xv.data(), xv.strides(),
                               yv.data(), yv.strides(), grad);
-        }, backend::no_cuda_kernel{op});
+        }, [&] {
+          cuda::ternary_kernel(gx.data(), g.shape(), gx.strides(), g.data(), g.strides(), xv.data(), xv.strides(),
+                               yv.data(), yv.strides(), grad);
+        });
         return Grads<T>{gx};
       });
   }
@@ -205,60 +208,49 @@ Tensor<T> unary_op(const Tensor<T>& x, const char* op, F f, Grad grad) {
 
 template <Scalar T>
 Tensor<T> neg(const Tensor<T>& x) {
-  return detail::unary_op(x, "neg", [](T v) { return T(-v); }, [](T g, T, T) { return T(-g); });
+  return detail::unary_op(x, "neg", fn::Neg{}, fn::NegGrad{});
 }
 template <FloatScalar T>
 Tensor<T> exp(const Tensor<T>& x) {
-  return detail::unary_op(x, "exp", [](T v) { return std::exp(v); }, [](T g, T, T y) { return T(g * y); });
+  return detail::unary_op(x, "exp", fn::Exp{}, fn::ExpGrad{});
 }
 template <FloatScalar T>
 Tensor<T> log(const Tensor<T>& x) {
-  return detail::unary_op(x, "log", [](T v) { return std::log(v); }, [](T g, T v, T) { return T(g / v); });
+  return detail::unary_op(x, "log", fn::Log{}, fn::LogGrad{});
 }
 template <FloatScalar T>
 Tensor<T> sqrt(const Tensor<T>& x) {
-  return detail::unary_op(x, "sqrt", [](T v) { return std::sqrt(v); }, [](T g, T, T y) { return T(g * T(0.5) / y); });
+  return detail::unary_op(x, "sqrt", fn::Sqrt{}, fn::SqrtGrad{});
 }
 template <FloatScalar T>
 Tensor<T> rsqrt(const Tensor<T>& x) {
-  return detail::unary_op(x, "rsqrt", [](T v) { return T(1) / std::sqrt(v); }, [](T g, T, T y) { return T(g * T(-0.5) * y * y * y); });
+  return detail::unary_op(x, "rsqrt", fn::Rsqrt{}, fn::RsqrtGrad{});
 }
 template <Scalar T>
 Tensor<T> abs(const Tensor<T>& x) {
-  return detail::unary_op(x, "abs", [](T v) { return v < T(0) ? T(-v) : v; },
-                          [](T g, T v, T) { return v > T(0) ? g : v < T(0) ? T(-g) : T(0); });
+  return detail::unary_op(x, "abs", fn::Abs{}, fn::AbsGrad{});
 }
 template <Scalar T>
 Tensor<T> relu(const Tensor<T>& x) {
-  return detail::unary_op(x, "relu", [](T v) { return v > T(0) ? v : T(0); }, [](T g, T, T y) { return y > T(0) ? g : T(0); });
+  return detail::unary_op(x, "relu", fn::Relu{}, fn::ReluGrad{});
 }
 template <FloatScalar T>
 Tensor<T> sigmoid(const Tensor<T>& x) {
-  // Written so that neither branch overflows exp for large |v|.
-  return detail::unary_op(
-      x, "sigmoid",
-      [](T v) {
-        if (v >= T(0)) return T(1) / (T(1) + std::exp(-v));
-        const T e = std::exp(v);
-        return e / (T(1) + e);
-      },
-      [](T g, T, T y) { return T(g * y * (T(1) - y)); });
+  return detail::unary_op(x, "sigmoid", fn::Sigmoid{}, fn::SigmoidGrad{});
 }
 template <FloatScalar T>
 Tensor<T> tanh(const Tensor<T>& x) {
-  return detail::unary_op(x, "tanh", [](T v) { return std::tanh(v); }, [](T g, T, T y) { return T(g * (T(1) - y * y)); });
+  return detail::unary_op(x, "tanh", fn::Tanh{}, fn::TanhGrad{});
 }
 template <FloatScalar T>
 Tensor<T> pow(const Tensor<T>& x, scalar_of<T> e) {
-  return detail::unary_op(x, "pow", [e](T v) { return T(std::pow(v, e)); },
-                          [e](T g, T v, T) { return e == T(0) ? T(0) : T(g * e * std::pow(v, e - T(1))); });
+  return detail::unary_op(x, "pow", fn::PowScalar{double(e)}, fn::PowScalarGrad{double(e)});
 }
 // Clamps into [lo, hi]. Use -inf / +inf (or the one-sided helpers) for a single bound.
 template <Scalar T>
 Tensor<T> clamp(const Tensor<T>& x, scalar_of<T> lo, scalar_of<T> hi) {
   PACKD_CHECK(!(lo > hi), "clamp: min ", lo, " is greater than max ", hi);
-  return detail::unary_op(x, "clamp", [lo, hi](T v) { return v < lo ? lo : v > hi ? hi : v; },
-                          [lo, hi](T g, T v, T) { return v >= lo && v <= hi ? g : T(0); });
+  return detail::unary_op(x, "clamp", fn::Clamp{double(lo), double(hi)}, fn::ClampGrad{double(lo), double(hi)});
 }
 template <Scalar T>
 Tensor<T> clamp_min(const Tensor<T>& x, scalar_of<T> lo) {
@@ -271,21 +263,21 @@ Tensor<T> clamp_max(const Tensor<T>& x, scalar_of<T> hi) {
 
 // ---- comparisons and where ------------------------------------------------------------------------
 
-#define PACKD_COMPARISON(name, expr)                                                                 \
+#define PACKD_COMPARISON(name, functor)                                                              \
   template <Scalar T>                                                                               \
   Tensor<T> name(const Tensor<T>& a, const Tensor<T>& b) {                                          \
-    return detail::map<T>(a, b, #name, [](T x, T y) { return (expr) ? T(1) : T(0); });              \
+    return detail::map<T>(a, b, #name, fn::functor{});                                              \
   }                                                                                                 \
   template <Scalar T>                                                                               \
   Tensor<T> name(const Tensor<T>& a, scalar_of<T> s) {                                              \
     return name(a, scalar_tensor<T>(s, a.device()));                                                \
   }
-PACKD_COMPARISON(eq, x == y)
-PACKD_COMPARISON(ne, x != y)
-PACKD_COMPARISON(lt, x < y)
-PACKD_COMPARISON(le, x <= y)
-PACKD_COMPARISON(gt, x > y)
-PACKD_COMPARISON(ge, x >= y)
+PACKD_COMPARISON(eq, Eq)
+PACKD_COMPARISON(ne, Ne)
+PACKD_COMPARISON(lt, Lt)
+PACKD_COMPARISON(le, Le)
+PACKD_COMPARISON(gt, Gt)
+PACKD_COMPARISON(ge, Ge)
 #undef PACKD_COMPARISON
 
 // a where cond != 0, b elsewhere; all three broadcast together.
@@ -295,11 +287,11 @@ Tensor<T> where(const Tensor<T>& cond, const Tensor<T>& a, const Tensor<T>& b) {
   detail::check_same_device(a, b, "where");
   const Shape shape = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
   Tensor<T> out = Tensor<T>::empty(shape, a.device());
-  backend::dispatch("where", a.device(), [&] {
-    cpu::ternary_kernel(out.data(), shape, out.strides(), cond.data(), detail::broadcast_strides(cond, shape), a.data(),
-                        detail::broadcast_strides(a, shape), b.data(), detail::broadcast_strides(b, shape),
-                        [](T c, T x, T y) { return c != T(0) ? x : y; });
-  }, backend::no_cuda_kernel{"where"});
+  const Shape sc = detail::broadcast_strides(cond, shape), sa = detail::broadcast_strides(a, shape),
+              sb = detail::broadcast_strides(b, shape);
+  backend::dispatch("where", a.device(),
+                    [&] { cpu::ternary_kernel(out.data(), shape, out.strides(), cond.data(), sc, a.data(), sa, b.data(), sb, fn::Where{}); },
+                    [&] { cuda::ternary_kernel(out.data(), shape, out.strides(), cond.data(), sc, a.data(), sa, b.data(), sb, fn::Where{}); });
   if constexpr (FloatScalar<T>) {
     if (any_requires_grad(a, b)) {
       record<T>("where", {&a, &b}, out, [sc = save(cond, "where"), sa = a.shape(), sb = b.shape()](const Tensor<T>& g, const Node<T>& n) {
@@ -317,8 +309,8 @@ Tensor<T> where(const Tensor<T>& cond, const Tensor<T>& a, const Tensor<T>& b) {
 
 template <Scalar T>
 Tensor<T>& add_(Tensor<T>& self, const Tensor<T>& other, T alpha) {
-  if (alpha == T(1)) return detail::map_inplace(self, other, "add_", [](T x, T y) { return T(x + y); });
-  return detail::map_inplace(self, other, "add_", [alpha](T x, T y) { return T(x + alpha * y); });
+  if (alpha == T(1)) return detail::map_inplace(self, other, "add_", fn::Add{});
+  return detail::map_inplace(self, other, "add_", fn::AddScaled{double(alpha)});
 }
 template <Scalar T>
 Tensor<T>& add_(Tensor<T>& self, const Tensor<T>& other) {
@@ -326,11 +318,11 @@ Tensor<T>& add_(Tensor<T>& self, const Tensor<T>& other) {
 }
 template <Scalar T>
 Tensor<T>& sub_(Tensor<T>& self, const Tensor<T>& other) {
-  return detail::map_inplace(self, other, "sub_", [](T x, T y) { return T(x - y); });
+  return detail::map_inplace(self, other, "sub_", fn::Sub{});
 }
 template <Scalar T>
 Tensor<T>& mul_(Tensor<T>& self, const Tensor<T>& other) {
-  return detail::map_inplace(self, other, "mul_", [](T x, T y) { return T(x * y); });
+  return detail::map_inplace(self, other, "mul_", fn::Mul{});
 }
 template <Scalar T>
 Tensor<T>& mul_(Tensor<T>& self, scalar_of<T> s) {
@@ -338,7 +330,7 @@ Tensor<T>& mul_(Tensor<T>& self, scalar_of<T> s) {
 }
 template <Scalar T>
 Tensor<T>& div_(Tensor<T>& self, const Tensor<T>& other) {
-  return detail::map_inplace(self, other, "div_", [](T x, T y) { return T(x / y); });
+  return detail::map_inplace(self, other, "div_", fn::Div{});
 }
 
 }  // namespace packd

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "packd/backend/cpu/reduce.hpp"
+#include "packd/backend/cuda/reduce.hpp"
 #include "packd/ops/elementwise.hpp"
 
 namespace packd {
@@ -46,13 +47,15 @@ inline ReducePlan plan_reduce(const Shape& shape, const Dims& dims, bool keepdim
   return p;
 }
 
-template <Scalar Out, Scalar T, class Acc, class Step, class Combine, class Finish>
+// The CPU folds with (init, step, combine, finish); CUDA runs cuda_fn(out) with the matching
+// reduction of packd/backend/cuda/reduce.hpp.
+template <Scalar Out, Scalar T, class Acc, class Step, class Combine, class Finish, class CudaFn>
 Tensor<Out> reduce(const Tensor<T>& x, const ReducePlan& p, const char* op, Acc init, Step step, Combine combine,
-                   Finish finish) {
+                   Finish finish, CudaFn cuda_fn) {
   Tensor<Out> out = Tensor<Out>::empty(p.out_shape, x.device());
   backend::dispatch(op, x.device(), [&] {
     cpu::reduce_kernel(out.data(), x.data(), x.shape(), x.strides(), p.mask, init, step, combine, finish);
-  }, backend::no_cuda_kernel{op});
+  }, [&] { cuda_fn(out.data()); });
   return out;
 }
 
@@ -60,7 +63,8 @@ template <Scalar T>
 Tensor<T> sum_impl(const Tensor<T>& x, const ReducePlan& p, double scale, const char* op) {
   using A = acc_t<T>;
   return reduce<T>(x, p, op, A(0), [](A acc, T v, int64_t) { return A(acc + A(v)); }, [](A a, A b) { return A(a + b); },
-                   [scale](A acc) { return T(scale == 1.0 ? acc : A(acc * scale)); });
+                   [scale](A acc) { return T(scale == 1.0 ? acc : A(acc * scale)); },
+                   [&](T* out) { cuda::reduce_kernel(out, x.data(), x.shape(), x.strides(), p.mask, cuda::ReduceOp::sum, scale); });
 }
 
 }  // namespace detail
@@ -111,7 +115,8 @@ Tensor<T> extremum(const Tensor<T>& x, const Dims& dims, bool keepdim, const cha
   };
   const T init = Max ? std::numeric_limits<T>::lowest() : std::numeric_limits<T>::max();
   auto step = [better](T acc, T v, int64_t) { return better(v, acc) ? v : acc; };
-  Tensor<T> out = reduce<T>(x, p, op, init, step, [better](T a, T b) { return better(b, a) ? b : a; }, [](T a) { return a; });
+  Tensor<T> out = reduce<T>(x, p, op, init, step, [better](T a, T b) { return better(b, a) ? b : a; }, [](T a) { return a; },
+                            [&](T* o) { cuda::reduce_kernel(o, x.data(), x.shape(), x.strides(), p.mask, Max ? cuda::ReduceOp::max : cuda::ReduceOp::min, 1.0); });
   if constexpr (FloatScalar<T>) {
     if (any_requires_grad(x))
       record<T>(op, {&x}, out, [sx = save(x, op), so = save(out, op), keep = p.keep_shape, d = dims](const Tensor<T>& g, const Node<T>&) {
@@ -141,7 +146,8 @@ Tensor<int64_t> arg_extremum(const Tensor<T>& x, std::optional<int64_t> dim, boo
   };
   return reduce<int64_t>(
       x, p, op, Acc{T(0), -1}, [better](Acc acc, T v, int64_t i) { return better(Acc{v, i}, acc) ? Acc{v, i} : acc; },
-      [better](Acc a, Acc b) { return better(b, a) ? b : a; }, [](Acc a) { return a.second; });
+      [better](Acc a, Acc b) { return better(b, a) ? b : a; }, [](Acc a) { return a.second; },
+      [&](int64_t* o) { cuda::arg_reduce_kernel(o, x.data(), x.shape(), x.strides(), p.mask, Max); });
 }
 }  // namespace detail
 

@@ -10,7 +10,9 @@
 
 #include "packd/autograd/node.hpp"
 #include "packd/backend/cpu/elementwise.hpp"
+#include "packd/backend/cuda/elementwise.hpp"
 #include "packd/backend/dispatch.hpp"
+#include "packd/backend/functors.hpp"
 #include "packd/ops/fwd.hpp"
 
 namespace packd {
@@ -285,7 +287,7 @@ void copy_into(const Tensor<To>& dst, const Tensor<Ti>& src, const char* op) {
               " cannot be broadcast to the destination shape ", dst.shape());
   Shape sst = broadcast_strides(src, dst.shape());
   backend::dispatch(op, dst.device(), [&] { cpu::copy_kernel(dst.data(), dst.shape(), dst.strides(), src.data(), sst); },
-                    backend::no_cuda_kernel{op});
+                    [&] { cuda::copy_kernel(dst.data(), dst.shape(), dst.strides(), src.data(), sst); });
 }
 
 template <Scalar T>
@@ -306,9 +308,8 @@ Tensor<T>& Tensor<T>::copy_(const Tensor<T>& src) {
 template <Scalar T>
 Tensor<T>& Tensor<T>::fill_(T value) {
   detail::check_inplace_allowed(*this, "fill_");
-  backend::dispatch("fill_", device(),
-                    [&] { cpu::unary_kernel(data(), shape(), strides(), data(), strides(), [value](T) { return value; }); },
-                    backend::no_cuda_kernel{"fill_"});
+  backend::dispatch("fill_", device(), [&] { cpu::unary_kernel(data(), shape(), strides(), data(), strides(), fn::Fill<T>{value}); },
+                    [&] { cuda::unary_kernel(data(), shape(), strides(), data(), strides(), fn::Fill<T>{value}); });
   bump_version();
   return *this;
 }

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "packd/backend/cpu/loop.hpp"
+#include "packd/backend/functors.hpp"
 
 namespace packd::cpu {
 
@@ -70,7 +71,7 @@ void ternary_kernel(To* out, const Shape& shape, const Shape& so, const Ta* a, c
 // copy_() and dtype casts).
 template <class To, class Ti>
 void copy_kernel(To* dst, const Shape& shape, const Shape& sd, const Ti* src, const Shape& ss) {
-  unary_kernel(dst, shape, sd, src, ss, [](Ti v) { return static_cast<To>(v); });
+  unary_kernel(dst, shape, sd, src, ss, fn::Cast<To>{});
 }
 
 }  // namespace packd::cpu
