@@ -21,9 +21,10 @@
 # building what it needs, and add <name> to SUITES.
 set -euo pipefail
 
-SUITES=(gemm ops teacher train)
+SUITES=(gemm ops teacher train gpu)
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "${SCRIPT_DIR}/.." && pwd)"
+USER_BUILD_DIR="${BUILD_DIR:-}"
 BUILD_DIR="${BUILD_DIR:-${ROOT}/build-bench}"
 USER_REPS="${REPS:-}"
 USER_MIN_TIME="${MIN_TIME:-}"
@@ -39,7 +40,8 @@ usage() {
 
 build_targets() {
   cmake -S "${ROOT}" -B "${BUILD_DIR}" -DCMAKE_BUILD_TYPE=Release -DPACKD_BUILD_BENCHMARKS=ON \
-    -DPACKD_BUILD_TESTS=OFF -DPACKD_BUILD_EXAMPLES=OFF -DPACKD_CUDA=OFF >"${BUILD_DIR}/configure.log" 2>&1 ||
+    -DPACKD_BUILD_TESTS=OFF -DPACKD_BUILD_EXAMPLES=OFF -DPACKD_CUDA="${PACKD_CUDA_BENCH:-OFF}" \
+    ${CMAKE_EXTRA_ARGS:-} >"${BUILD_DIR}/configure.log" 2>&1 ||
     { cat "${BUILD_DIR}/configure.log" >&2; exit 1; }
   cmake --build "${BUILD_DIR}" --target "$@" -j "$(nproc)" >"${BUILD_DIR}/build.log" 2>&1 ||
     { cat "${BUILD_DIR}/build.log" >&2; exit 1; }
@@ -112,6 +114,24 @@ suite_train() {
   if [[ -n "${CASE_FILTER:-}" ]]; then
     mapfile -t CASES < <(printf '%s\n' "${CASES[@]}" | grep -E "${CASE_FILTER}")
   fi
+}
+
+suite_gpu() {
+  # packd: bench_gpu (teacher forward at batch 32, one PACKD training step at batch 32 with k = 2, one
+  # category's evaluation: 128 images, maps, AUROCs), on cuda:0. Peer: PyTorch eager on the same GPU
+  # (benchmarks/peers/torch_gpu.py, cudnn.benchmark on, TF32 off as packd). Needs a CUDA build: the
+  # build folder defaults to build-bench-gpu; CMAKE_EXTRA_ARGS passes CUDNN_ROOT etc. (scripts/gpu-check.sh).
+  # PEER_PYTHON: the interpreter holding PyTorch (default Debian's /usr/bin/python3).
+  BUILD_DIR="${USER_BUILD_DIR:-${ROOT}/build-bench-gpu}"
+  mkdir -p "${BUILD_DIR}"
+  PACKD_CUDA_BENCH=ON build_targets bench_gpu
+  REPS="${USER_REPS:-3}"
+  MIN_TIME="${USER_MIN_TIME:-0.01}"
+  PEER_NAME="PyTorch"
+  PACKD_CMD=("${BUILD_DIR}/benchmarks/bench_gpu")
+  PEER_CMD=(env OMP_NUM_THREADS="${THREADS}" "${PEER_PYTHON:-/usr/bin/python3}" "${SCRIPT_DIR}/peers/torch_bench.py")
+  mapfile -t CASES < <("${PACKD_CMD[@]}" --benchmark_list_tests=true 2>/dev/null | sed 's|/.*||' | sort -u)
+  [[ ${#CASES[@]} -gt 0 ]] || { echo "bench_gpu lists no cases" >&2; exit 1; }
 }
 
 # ---- driver --------------------------------------------------------------------------------------

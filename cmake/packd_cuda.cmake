@@ -28,14 +28,14 @@ if(PACKD_WITH_CUDA)
   add_library(packd::packd_cuda ALIAS packd_cuda)
   # CMake 3.25 does not know nvcc 13's C++20 flag, so it is passed directly.
   set_target_properties(packd_cuda PROPERTIES CUDA_SEPARABLE_COMPILATION OFF POSITION_INDEPENDENT_CODE ON)
-  target_compile_options(packd_cuda PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-std=c++20>)
-  target_include_directories(packd_cuda PRIVATE
-    ${CMAKE_CURRENT_SOURCE_DIR}/include ${CMAKE_CURRENT_SOURCE_DIR}/cuda)
+  # PUBLIC for CUDA sources only: a user's own .cu file that includes packd's kernel headers
+  # (packd/cuda/*.cuh, docs/cuda.md) compiles with the same language level and nvcc flags.
+  target_compile_options(packd_cuda PUBLIC $<$<COMPILE_LANGUAGE:CUDA>:-std=c++20 --extended-lambda --expt-relaxed-constexpr>)
+  target_include_directories(packd_cuda PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/include)
+  target_include_directories(packd_cuda PUBLIC $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/cuda> $<INSTALL_INTERFACE:include>)
   target_compile_definitions(packd_cuda PRIVATE PACKD_WITH_CUDA=1)
   target_compile_options(packd_cuda PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall,-Wextra>
     $<$<AND:$<COMPILE_LANGUAGE:CUDA>,$<BOOL:${PACKD_WERROR}>>:-Werror=all-warnings>)
-  # Device lambdas in the kernel headers (for_each_index) and constexpr std:: helpers in device code.
-  target_compile_options(packd_cuda PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:--extended-lambda --expt-relaxed-constexpr>)
   target_link_libraries(packd_cuda PUBLIC CUDA::cudart_static)
   # cuBLAS and cuDNN 9: from the CUDA toolkit, or (on a bare GPU machine) from PyTorch's pip wheels
   # nvidia-cublas / nvidia-cudnn-cu13: CUBLAS_ROOT / CUDNN_ROOT name the folder holding include/ and
