@@ -7,7 +7,7 @@
 //       -> (N, K, OH, OW),  OH = (H - 1) sh - 2 ph + dh (KH - 1) + output_padding_h + 1
 //
 // A transposed convolution is the gradient of a convolution with respect to its input, so both
-// ops use the three kernels of backend/cpu/conv.hpp:
+// ops use the three kernels of backend/cpu/conv.hpp (on CUDA: backend/cuda/conv.hpp, cuDNN):
 //                          conv2d                 conv_transpose2d
 //   forward                conv2d_forward         conv2d_backward_input
 //   grad of the input      conv2d_backward_input  conv2d_forward
@@ -18,6 +18,7 @@
 #include <array>
 
 #include "packd/backend/cpu/conv.hpp"
+#include "packd/backend/cuda/conv.hpp"
 #include "packd/ops/reduce.hpp"
 
 namespace packd {
@@ -65,6 +66,11 @@ inline cpu::ConvGeometry conv_geometry(const Shape& x, const Shape& w, const Con
   return g;
 }
 
+// The same geometry for the CUDA kernels (a struct of their own: backend/cuda/conv.hpp).
+inline cuda::ConvGeometry cuda_geometry(const cpu::ConvGeometry& g) {
+  return {g.N, g.C, g.H, g.W, g.K, g.KH, g.KW, g.OH, g.OW, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.groups};
+}
+
 // Contiguous inputs for the kernels (a no-op for contiguous tensors).
 template <FloatScalar T>
 Tensor<T> dense(const Tensor<T>& t) {
@@ -92,7 +98,9 @@ Tensor<T> conv2d(const Tensor<T>& x, const Tensor<T>& w, const Tensor<T>& bias =
   Tensor<T> y = Tensor<T>::empty({g.N, g.K, g.OH, g.OW}, x.device()); // (N, K, OH, OW)
   backend::dispatch(op, x.device(), [&] {
     cpu::conv2d_forward(xc.data(), wc.data(), bc.defined() ? bc.data() : nullptr, y.data(), g);
-  }, backend::no_cuda_kernel{op});
+  }, [&] {
+    cuda::conv2d_forward(xc.data(), wc.data(), bc.defined() ? bc.data() : nullptr, y.data(), detail::cuda_geometry(g));
+  });
 
   if (any_requires_grad(x, w, bias)) {
     SavedTensor<T> sx = w.requires_grad() ? save(xc, op) : SavedTensor<T>();
@@ -103,17 +111,17 @@ Tensor<T> conv2d(const Tensor<T>& x, const Tensor<T>& w, const Tensor<T>& bias =
       if (n.needs_input_grad(0)) {
         dx = Tensor<T>::empty({g.N, g.C, g.H, g.W}, dy.device());
         backend::dispatch("conv2d_backward", dy.device(), [&] { cpu::conv2d_backward_input(dy.data(), sw.unpack().data(), dx.data(), g); },
-                          backend::no_cuda_kernel{"conv2d_backward"});
+                          [&] { cuda::conv2d_backward_input(dy.data(), sw.unpack().data(), dx.data(), detail::cuda_geometry(g)); });
       }
       if (n.needs_input_grad(1)) {
         dw = Tensor<T>::empty({g.K, g.Cg(), g.KH, g.KW}, dy.device());
         backend::dispatch("conv2d_backward", dy.device(), [&] { cpu::conv2d_backward_weight(dy.data(), sx.unpack().data(), dw.data(), g); },
-                          backend::no_cuda_kernel{"conv2d_backward"});
+                          [&] { cuda::conv2d_backward_weight(dy.data(), sx.unpack().data(), dw.data(), detail::cuda_geometry(g)); });
       }
       if (n.needs_input_grad(2)) {
         db = Tensor<T>::empty({g.K}, dy.device());
         backend::dispatch("conv2d_backward", dy.device(), [&] { cpu::conv2d_backward_bias(dy.data(), db.data(), g); },
-                          backend::no_cuda_kernel{"conv2d_backward"});
+                          [&] { cuda::conv2d_backward_bias(dy.data(), db.data(), detail::cuda_geometry(g)); });
       }
       return std::vector<Tensor<T>>{dx, dw, db};
     });
@@ -160,7 +168,10 @@ Tensor<T> conv_transpose2d(const Tensor<T>& x, const Tensor<T>& w, const Tensor<
           for (int64_t i = 0; i < plane; ++i) row[i] += b;
         }
     }
-  }, backend::no_cuda_kernel{op});
+  }, [&] {
+    cuda::conv2d_backward_input(xc.data(), wc.data(), y.data(), detail::cuda_geometry(g));
+    if (bias.defined()) cuda::add_channel_bias(y.data(), bias.contiguous().data(), g.N, K, OH * OW);
+  });
 
   if (any_requires_grad(x, w, bias)) {
     SavedTensor<T> sx = w.requires_grad() ? save(xc, op) : SavedTensor<T>();
@@ -172,13 +183,16 @@ Tensor<T> conv_transpose2d(const Tensor<T>& x, const Tensor<T>& w, const Tensor<
         dx = Tensor<T>::empty({g.N, g.K, g.OH, g.OW}, dy.device());  // (N, C, H, W)
         backend::dispatch("conv_transpose2d_backward", dy.device(),
                           [&] { cpu::conv2d_forward(dy.data(), sw.unpack().data(), static_cast<const T*>(nullptr), dx.data(), g); },
-                          backend::no_cuda_kernel{"conv_transpose2d_backward"});
+                          [&] {
+                            cuda::conv2d_forward(dy.data(), sw.unpack().data(), static_cast<const T*>(nullptr), dx.data(),
+                                                 detail::cuda_geometry(g));
+                          });
       }
       if (n.needs_input_grad(1)) {
         dw = Tensor<T>::empty({g.K, g.Cg(), g.KH, g.KW}, dy.device());  // (C, K/g, KH, KW)
         backend::dispatch("conv_transpose2d_backward", dy.device(),
                           [&] { cpu::conv2d_backward_weight(sx.unpack().data(), dy.data(), dw.data(), g); },
-                          backend::no_cuda_kernel{"conv_transpose2d_backward"});
+                          [&] { cuda::conv2d_backward_weight(sx.unpack().data(), dy.data(), dw.data(), detail::cuda_geometry(g)); });
       }
       if (n.needs_input_grad(2)) db = sum(dy, {0, 2, 3});
       return std::vector<Tensor<T>>{dx, dw, db};

@@ -1,6 +1,7 @@
 #pragma once
-// Matrix products on the packed GEMM (backend/cpu/gemm.hpp), which reads any strides, so
-// transposed and sliced operands are never copied.
+// Matrix products on the packed GEMM (backend/cpu/gemm.hpp) or cuBLAS (backend/cuda/linalg.hpp),
+// which both take any strides, so the ops never copy transposed or sliced operands (the CUDA
+// backend copies only an operand that is neither row- nor column-major).
 //   mm(a (M,K), b (K,N)) -> (M,N)
 //   bmm(a (B,M,K), b (B,K,N)) -> (B,M,N)
 //   addmm(bias, a, b, beta, alpha) = beta * bias + alpha * (a @ b), bias broadcast to (M,N)
@@ -8,6 +9,8 @@
 //           dimensions broadcast)
 // Backward: dA = dC @ B^T, dB = A^T @ dC (transposes are views).
 #include "packd/backend/cpu/gemm.hpp"
+#include "packd/backend/cuda/elementwise.hpp"
+#include "packd/backend/cuda/linalg.hpp"
 #include "packd/ops/reduce.hpp"
 
 namespace packd {
@@ -20,7 +23,10 @@ void gemm_into(const Tensor<T>& c, const Tensor<T>& a, const Tensor<T>& b, T alp
   backend::dispatch(op, c.device(), [&] {
     cpu::gemm<T>(a.size(0), b.size(1), a.size(1), alpha, a.data(), a.stride(0), a.stride(1), b.data(), b.stride(0),
                  b.stride(1), beta, c.data(), c.stride(0), c.stride(1));
-  }, backend::no_cuda_kernel{op});
+  }, [&] {
+    cuda::gemm<T>(a.size(0), b.size(1), a.size(1), alpha, a.data(), a.stride(0), a.stride(1), b.data(), b.stride(0),
+                  b.stride(1), beta, c.data(), c.stride(0), c.stride(1));
+  });
 }
 
 }  // namespace detail
@@ -55,7 +61,10 @@ Tensor<T> bmm(const Tensor<T>& a, const Tensor<T>& b) {
   backend::dispatch("bmm", a.device(), [&] {
     cpu::gemm_batched<T>(B, M, N, K, T(1), a.data(), a.stride(1), a.stride(2), a.stride(0), b.data(), b.stride(1),
                          b.stride(2), b.stride(0), T(0), out.data(), out.stride(1), out.stride(2), out.stride(0));
-  }, backend::no_cuda_kernel{"bmm"});
+  }, [&] {
+    cuda::gemm_batched<T>(B, M, N, K, T(1), a.data(), a.stride(1), a.stride(2), a.stride(0), b.data(), b.stride(1),
+                          b.stride(2), b.stride(0), T(0), out.data(), out.stride(1), out.stride(2), out.stride(0));
+  });
   if (any_requires_grad(a, b)) {
     SavedTensor<T> sa = b.requires_grad() ? save(a, "bmm") : SavedTensor<T>();
     SavedTensor<T> sb = a.requires_grad() ? save(b, "bmm") : SavedTensor<T>();
@@ -79,14 +88,21 @@ Tensor<T> addmm(const Tensor<T>& bias, const Tensor<T>& a, const Tensor<T>& b, s
   PACKD_CHECK(bias.dim() <= 2 && broadcast_shapes(bias.shape(), shape, "addmm") == shape, "addmm: bias of shape ",
               bias.shape(), " does not broadcast to the product's shape ", shape);
   Tensor<T> out = Tensor<T>::empty(shape, a.device());
+  // beta == 0 ignores bias, NaN included, as BLAS: the GEMM then never reads out.
+  T gemm_beta = T(0);
   if (beta != T(0)) {
-    // out = beta * bias, then the GEMM adds alpha * a @ b (beta == 0 ignores bias, NaN included, as BLAS)
+    // CPU: out = beta * bias, then the GEMM adds alpha * a @ b. CUDA: out = bias, and the GEMM
+    // computes alpha * a @ b + beta * out (no scaling functor needed on the device).
+    const Shape sbias = detail::broadcast_strides(bias, shape);
     backend::dispatch("addmm", a.device(), [&] {
-      cpu::unary_kernel(out.data(), shape, out.strides(), bias.data(), detail::broadcast_strides(bias, shape),
-                        [beta](T v) { return T(beta * v); });
-    }, backend::no_cuda_kernel{"addmm"});
+      cpu::unary_kernel(out.data(), shape, out.strides(), bias.data(), sbias, [beta](T v) { return T(beta * v); });
+      gemm_beta = T(1);
+    }, [&] {
+      cuda::copy_kernel(out.data(), shape, out.strides(), bias.data(), sbias);
+      gemm_beta = T(beta);
+    });
   }
-  detail::gemm_into(out, a, b, T(alpha), beta != T(0) ? T(1) : T(0), "addmm");
+  detail::gemm_into(out, a, b, T(alpha), gemm_beta, "addmm");
   if (any_requires_grad(bias, a, b)) {
     SavedTensor<T> sa = b.requires_grad() ? save(a, "addmm") : SavedTensor<T>();
     SavedTensor<T> sb = a.requires_grad() ? save(b, "addmm") : SavedTensor<T>();
