@@ -66,11 +66,6 @@ inline cpu::ConvGeometry conv_geometry(const Shape& x, const Shape& w, const Con
   return g;
 }
 
-// The same geometry for the CUDA kernels (a struct of their own: backend/cuda/conv.hpp).
-inline cuda::ConvGeometry cuda_geometry(const cpu::ConvGeometry& g) {
-  return {g.N, g.C, g.H, g.W, g.K, g.KH, g.KW, g.OH, g.OW, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.groups};
-}
-
 // Contiguous inputs for the kernels (a no-op for contiguous tensors).
 template <FloatScalar T>
 Tensor<T> dense(const Tensor<T>& t) {
@@ -99,7 +94,7 @@ Tensor<T> conv2d(const Tensor<T>& x, const Tensor<T>& w, const Tensor<T>& bias =
   backend::dispatch(op, x.device(), [&] {
     cpu::conv2d_forward(xc.data(), wc.data(), bc.defined() ? bc.data() : nullptr, y.data(), g);
   }, [&] {
-    cuda::conv2d_forward(xc.data(), wc.data(), bc.defined() ? bc.data() : nullptr, y.data(), detail::cuda_geometry(g));
+    cuda::conv2d_forward(xc.data(), wc.data(), bc.defined() ? bc.data() : nullptr, y.data(), g);
   });
 
   if (any_requires_grad(x, w, bias)) {
@@ -111,17 +106,17 @@ Tensor<T> conv2d(const Tensor<T>& x, const Tensor<T>& w, const Tensor<T>& bias =
       if (n.needs_input_grad(0)) {
         dx = Tensor<T>::empty({g.N, g.C, g.H, g.W}, dy.device());
         backend::dispatch("conv2d_backward", dy.device(), [&] { cpu::conv2d_backward_input(dy.data(), sw.unpack().data(), dx.data(), g); },
-                          [&] { cuda::conv2d_backward_input(dy.data(), sw.unpack().data(), dx.data(), detail::cuda_geometry(g)); });
+                          [&] { cuda::conv2d_backward_input(dy.data(), sw.unpack().data(), dx.data(), g); });
       }
       if (n.needs_input_grad(1)) {
         dw = Tensor<T>::empty({g.K, g.Cg(), g.KH, g.KW}, dy.device());
         backend::dispatch("conv2d_backward", dy.device(), [&] { cpu::conv2d_backward_weight(dy.data(), sx.unpack().data(), dw.data(), g); },
-                          [&] { cuda::conv2d_backward_weight(dy.data(), sx.unpack().data(), dw.data(), detail::cuda_geometry(g)); });
+                          [&] { cuda::conv2d_backward_weight(dy.data(), sx.unpack().data(), dw.data(), g); });
       }
       if (n.needs_input_grad(2)) {
         db = Tensor<T>::empty({g.K}, dy.device());
         backend::dispatch("conv2d_backward", dy.device(), [&] { cpu::conv2d_backward_bias(dy.data(), db.data(), g); },
-                          [&] { cuda::conv2d_backward_bias(dy.data(), db.data(), detail::cuda_geometry(g)); });
+                          [&] { cuda::conv2d_backward_bias(dy.data(), db.data(), g); });
       }
       return std::vector<Tensor<T>>{dx, dw, db};
     });
@@ -169,7 +164,7 @@ Tensor<T> conv_transpose2d(const Tensor<T>& x, const Tensor<T>& w, const Tensor<
         }
     }
   }, [&] {
-    cuda::conv2d_backward_input(xc.data(), wc.data(), y.data(), detail::cuda_geometry(g));
+    cuda::conv2d_backward_input(xc.data(), wc.data(), y.data(), g);
     if (bias.defined()) cuda::add_channel_bias(y.data(), bias.contiguous().data(), g.N, K, OH * OW);
   });
 
@@ -185,14 +180,14 @@ Tensor<T> conv_transpose2d(const Tensor<T>& x, const Tensor<T>& w, const Tensor<
                           [&] { cpu::conv2d_forward(dy.data(), sw.unpack().data(), static_cast<const T*>(nullptr), dx.data(), g); },
                           [&] {
                             cuda::conv2d_forward(dy.data(), sw.unpack().data(), static_cast<const T*>(nullptr), dx.data(),
-                                                 detail::cuda_geometry(g));
+                                                 g);
                           });
       }
       if (n.needs_input_grad(1)) {
         dw = Tensor<T>::empty({g.K, g.Cg(), g.KH, g.KW}, dy.device());  // (C, K/g, KH, KW)
         backend::dispatch("conv_transpose2d_backward", dy.device(),
                           [&] { cpu::conv2d_backward_weight(sx.unpack().data(), dy.data(), dw.data(), g); },
-                          [&] { cuda::conv2d_backward_weight(sx.unpack().data(), dy.data(), dw.data(), detail::cuda_geometry(g)); });
+                          [&] { cuda::conv2d_backward_weight(sx.unpack().data(), dy.data(), dw.data(), g); });
       }
       if (n.needs_input_grad(2)) db = sum(dy, {0, 2, 3});
       return std::vector<Tensor<T>>{dx, dw, db};

@@ -4,17 +4,11 @@
 // pointers and the convolution's geometry. Instantiated for float and double.
 #include <cstdint>
 
+#include "packd/backend/conv_geometry.hpp"
+
 namespace packd::cuda {
 
-// The geometry of y = conv2d(x, w): x (N, C, H, W), w (K, C/groups, KH, KW), y (N, K, OH, OW);
-// field for field cpu::ConvGeometry (ops/conv.hpp converts). Its own struct because
-// backend/cpu/conv.hpp carries the CPU GEMM, which nvcc cannot compile.
-struct ConvGeometry {
-  int64_t N, C, H, W;  // input
-  int64_t K, KH, KW;   // output channels, kernel size
-  int64_t OH, OW;      // output spatial size
-  int64_t sh, sw, ph, pw, dh, dw, groups;
-};
+using packd::ConvGeometry;  // packd/backend/conv_geometry.hpp
 
 // y (N, K, OH, OW) = conv2d(x (N, C, H, W), w (K, C/groups, KH, KW)) + bias (K) (bias may be null).
 template <class T>
