@@ -19,6 +19,7 @@
 
 #include "packd/autograd/node.hpp"
 #include "packd/backend/cpu/filter.hpp"
+#include "packd/backend/cuda/filter.hpp"
 #include "packd/backend/dispatch.hpp"
 #include "packd/ops/fwd.hpp"
 #include "packd/ops/reduce.hpp"  // and, through packd/tensor.hpp, the whole Tensor API
@@ -47,11 +48,11 @@ Tensor<T> gaussian_blur_apply(const Tensor<T>& x, const std::vector<T>& taps, Bl
   Tensor<T> xc = x.detach().contiguous();  // (..., H, W)
   Tensor<T> out = Tensor<T>::empty(x.shape(), x.device());
   const int64_t H = x.size(-2), W = x.size(-1), planes = H * W > 0 ? x.numel() / (H * W) : 0;
+  const bool edge_repeated = padding == BlurPadding::scipy_reflect;
+  Tensor<T> tmp = Tensor<T>::empty(x.shape(), x.device());  // between the two passes
   backend::dispatch(op, x.device(), [&] {
-    Tensor<T> tmp = Tensor<T>::empty(x.shape(), x.device());  // between the two passes
-    cpu::gaussian_blur_kernel(xc.data(), out.data(), tmp.data(), planes, H, W, taps,
-                              padding == BlurPadding::scipy_reflect, adjoint);
-  }, backend::no_cuda_kernel{op});
+    cpu::gaussian_blur_kernel(xc.data(), out.data(), tmp.data(), planes, H, W, taps, edge_repeated, adjoint);
+  }, [&] { cuda::gaussian_blur_kernel(xc.data(), out.data(), tmp.data(), planes, H, W, taps, edge_repeated, adjoint); });
   return out;
 }
 

@@ -13,6 +13,7 @@
 
 #include "packd/autograd/node.hpp"
 #include "packd/backend/cpu/grid_sample.hpp"
+#include "packd/backend/cuda/grid_sample.hpp"
 #include "packd/backend/dispatch.hpp"
 #include "packd/ops/linalg.hpp"
 
@@ -75,7 +76,10 @@ Tensor<T> grid_sample(const Tensor<T>& x, const Tensor<T>& grid, GridMode mode =
   backend::dispatch(op, x.device(), [&] {
     cpu::grid_sample_kernel(xc.data(), gc.data(), out.data(), N, C, x.size(2), x.size(3), OH, OW,
                             mode == GridMode::bilinear, padding, align_corners);
-  }, backend::no_cuda_kernel{op});
+  }, [&] {
+    cuda::grid_sample_kernel(xc.data(), gc.data(), out.data(), N, C, x.size(2), x.size(3), OH, OW,
+                             mode == GridMode::bilinear, padding, align_corners);
+  });
   return out;
 }
 

@@ -14,6 +14,7 @@
 
 #include "packd/autograd/node.hpp"
 #include "packd/backend/cpu/resize.hpp"
+#include "packd/backend/cuda/resize.hpp"
 #include "packd/backend/dispatch.hpp"
 #include "packd/ops/fwd.hpp"
 #include "packd/ops/reduce.hpp"  // and, through packd/tensor.hpp, the whole Tensor API
@@ -44,22 +45,34 @@ template <FloatScalar T>
 Tensor<T> resize_apply(const Tensor<T>& src, const ResizePlan& p, const Shape& out_shape, bool backward, const char* op) {
   Tensor<T> s = src.detach().contiguous();
   Tensor<T> out = Tensor<T>::empty(out_shape, src.device());
-  backend::dispatch(op, src.device(), [&] {
+  // The index tables are computed on the host for both backends (the CUDA kernels copy them).
+  auto run = [&](auto bilinear_forward, auto bilinear_backward, auto nearest_forward, auto nearest_backward) {
     if (p.mode == InterpMode::bilinear) {
       const auto ih = cpu::linear_index<T>(p.H, p.OH, p.align_corners, p.sh);
       const auto iw = cpu::linear_index<T>(p.W, p.OW, p.align_corners, p.sw);
       if (!backward)
-        cpu::bilinear_forward_kernel(s.data(), out.data(), p.P, p.H, p.W, p.OH, p.OW, ih, iw);
+        bilinear_forward(s.data(), out.data(), p.P, p.H, p.W, p.OH, p.OW, ih, iw);
       else
-        cpu::bilinear_backward_kernel(s.data(), out.data(), p.P, p.H, p.W, p.OH, p.OW, ih, iw);
+        bilinear_backward(s.data(), out.data(), p.P, p.H, p.W, p.OH, p.OW, ih, iw);
     } else {
       const auto ih = cpu::nearest_index(p.H, p.OH, p.sh), iw = cpu::nearest_index(p.W, p.OW, p.sw);
       if (!backward)
-        cpu::nearest_forward_kernel(s.data(), out.data(), p.P, p.H, p.W, p.OH, p.OW, ih, iw);
+        nearest_forward(s.data(), out.data(), p.P, p.H, p.W, p.OH, p.OW, ih, iw);
       else
-        cpu::nearest_backward_kernel(s.data(), out.data(), p.P, p.H, p.W, p.OH, p.OW, ih, iw);
+        nearest_backward(s.data(), out.data(), p.P, p.H, p.W, p.OH, p.OW, ih, iw);
     }
-  }, backend::no_cuda_kernel{op});
+  };
+  backend::dispatch(op, src.device(), [&] {
+    run([](const auto&... a) { cpu::bilinear_forward_kernel<T>(a...); },
+        [](const auto&... a) { cpu::bilinear_backward_kernel<T>(a...); },
+        [](const auto&... a) { cpu::nearest_forward_kernel<T>(a...); },
+        [](const auto&... a) { cpu::nearest_backward_kernel<T>(a...); });
+  }, [&] {
+    run([](const auto&... a) { cuda::bilinear_forward_kernel<T>(a...); },
+        [](const auto&... a) { cuda::bilinear_backward_kernel<T>(a...); },
+        [](const auto&... a) { cuda::nearest_forward_kernel<T>(a...); },
+        [](const auto&... a) { cuda::nearest_backward_kernel<T>(a...); });
+  });
   return out;
 }
 

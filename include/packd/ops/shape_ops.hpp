@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "packd/backend/cpu/shape_ops.hpp"
+#include "packd/backend/cuda/shape_ops.hpp"
 #include "packd/ops/elementwise.hpp"
 #include "packd/ops/factory.hpp"
 #include "packd/ops/view.hpp"
@@ -64,7 +65,7 @@ template <Scalar T>
 Tensor<T> gather_maps(const Tensor<T>& x, const Shape& oshape, const cpu::OffsetMaps& maps, T fill, const char* op) {
   Tensor<T> out = Tensor<T>::empty(oshape, x.device());
   backend::dispatch(op, x.device(), [&] { cpu::index_map_gather(out.data(), oshape, x.data(), maps, fill); },
-                    backend::no_cuda_kernel{op});
+                    [&] { cuda::index_map_gather(out.data(), oshape, x.data(), maps, fill); });
   return out;
 }
 
@@ -75,16 +76,19 @@ Tensor<T> scatter_maps(const Tensor<T>& g, const Shape& ishape, const cpu::Offse
   Tensor<T> gc = g.contiguous();
   Tensor<T> gx = zeros<T>(ishape, g.device());
   backend::dispatch(op, g.device(), [&] { cpu::index_map_scatter_add(gx.data(), g.shape(), gc.data(), maps, dim0_one_to_one); },
-                    backend::no_cuda_kernel{op});
+                    [&] { cuda::index_map_scatter_add(gx.data(), g.shape(), gc.data(), maps, dim0_one_to_one); });
   return gx;
 }
 
-inline void check_index_range(const Tensor<int64_t>& index, int64_t size, int dim, const Shape& xshape, const char* op) {
-  Tensor<int64_t> ic = index.contiguous();
+// The index's values on the host (copied from a device), contiguous, checked to lie in [0, size).
+inline Tensor<int64_t> checked_host_index(const Tensor<int64_t>& index, int64_t size, int dim, const Shape& xshape,
+                                          const char* op) {
+  Tensor<int64_t> ic = index.device().is_cpu() ? index.contiguous() : index.to(Device::cpu());
   const int64_t* p = ic.data();
   for (int64_t i = 0; i < ic.numel(); ++i)
     PACKD_CHECK(p[i] >= 0 && p[i] < size, op, ": index ", p[i], " is out of bounds for dimension ", dim, " with size ", size,
                 " (input shape ", xshape, ", index shape ", index.shape(), ")");
+  return ic;
 }
 
 }  // namespace detail
@@ -302,8 +306,7 @@ Tensor<T> index_select(const Tensor<T>& x, int64_t dim, const Tensor<int64_t>& i
   PACKD_CHECK(index.dim() <= 1, "index_select: index must be 0-D or 1-D, got shape ", index.shape());
   PACKD_CHECK(index.device() == x.device(), "index_select: index on ", index.device(), ", input on ", x.device());
   const int d = wrap_dim(dim, x.dim(), "index_select");
-  detail::check_index_range(index, x.size(d), d, x.shape(), "index_select");
-  Tensor<int64_t> ic = index.contiguous();
+  Tensor<int64_t> ic = detail::checked_host_index(index, x.size(d), d, x.shape(), "index_select");  // maps built on the host
   Shape oshape = x.shape();
   oshape[d] = ic.numel();
   cpu::OffsetMaps maps = detail::identity_maps(x.shape(), x.strides());
@@ -334,12 +337,12 @@ Tensor<T> gather(const Tensor<T>& x, int64_t dim, const Tensor<int64_t>& index) 
   for (int k = 0; k < x.dim(); ++k)
     PACKD_CHECK(k == d || index.size(k) <= x.size(k), "gather: size of dimension ", k, " of the index (shape ", index.shape(),
                 ") must not exceed that of the input (shape ", x.shape(), ") outside dimension ", d);
-  detail::check_index_range(index, x.dim() ? x.size(d) : 1, d, x.shape(), "gather");
-  Tensor<int64_t> ic = index.contiguous();
+  Tensor<int64_t> host = detail::checked_host_index(index, x.dim() ? x.size(d) : 1, d, x.shape(), "gather");
+  Tensor<int64_t> ic = index.device().is_cpu() ? host : index.contiguous();
   Tensor<T> out = Tensor<T>::empty(index.shape(), x.device());
   backend::dispatch("gather", x.device(), [&] {
     cpu::gather_impl<T, false>(out.data(), ic.shape(), ic.data(), x.data(), x.strides(), d);
-  }, backend::no_cuda_kernel{"gather"});
+  }, [&] { cuda::gather_kernel(out.data(), ic.shape(), ic.data(), x.data(), x.strides(), d); });
   if constexpr (FloatScalar<T>) {
     if (any_requires_grad(x))
       record<T>("gather", {&x}, out, [ic, version = ic.version(), ishape = x.shape(), d](const Tensor<T>& g, const Node<T>&) {
@@ -348,7 +351,7 @@ Tensor<T> gather(const Tensor<T>& x, int64_t dim, const Tensor<int64_t>& index) 
         Tensor<T> gx = zeros<T>(ishape, g.device());
         backend::dispatch("gather_backward", g.device(), [&] {
           cpu::gather_impl<T, true>(gc.data(), ic.shape(), ic.data(), gx.data(), gx.strides(), d);
-        }, backend::no_cuda_kernel{"gather_backward"});
+        }, [&] { cuda::gather_scatter_add(gc.data(), ic.shape(), ic.data(), gx.data(), gx.strides(), d); });
         return std::vector<Tensor<T>>{gx};
       });
   }

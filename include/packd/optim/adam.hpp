@@ -13,8 +13,8 @@
 // multiply-add where PyTorch's scalar path does not).
 //
 // The update is one pass over memory per parameter (no temporaries: it runs over every parameter
-// of the model at each step), spread over the worker pool; the CUDA kernel does not exist yet
-// (backend::no_cuda_kernel).
+// of the model at each step), spread over the worker pool; on CUDA one multi-tensor kernel updates
+// all parameters of the step (backend/cuda/optim.hpp), with the same arithmetic.
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -23,6 +23,7 @@
 
 #include "packd/backend/cpu/loop.hpp"
 #include "packd/backend/cpu/simd.hpp"
+#include "packd/backend/cuda/optim.hpp"
 #include "packd/backend/dispatch.hpp"
 #include "packd/optim/optimizer.hpp"
 
@@ -141,25 +142,10 @@ class Adam : public Optimizer<T> {
   nlohmann::json hyperparameters() const override { return options().to_json(); }
 
  protected:
+  using Update = typename Optimizer<T>::Update;
+
   void update(const Tensor<T>& param, const Tensor<T>& grad, ParamState<T>& s, bool /*first*/) override {
-    const double beta1 = options_.betas[0], beta2 = options_.betas[1];
-    const double bias_correction1 = 1 - std::pow(beta1, double(s.step));
-    const double bias_correction2 = 1 - std::pow(beta2, double(s.step));
-    const double step_size = this->lr() / bias_correction1;
-    cpu::AdamStepArgs<T> a{param.data(),
-                           grad.data(),
-                           s.slots[0].data(),
-                           s.slots[1].data(),
-                           options_.amsgrad ? s.slots[2].data() : nullptr,
-                           param.numel(),
-                           T(beta1),
-                           T(1 - beta1),
-                           T(beta2),
-                           T(1 - beta2),
-                           T(options_.weight_decay),
-                           T(std::sqrt(bias_correction2)),
-                           T(options_.eps),
-                           T(-step_size)};
+    const cpu::AdamStepArgs<T> a = step_args(param, grad, s);
     backend::dispatch(
         "adam_step", param.device(),
         [&] {
@@ -167,10 +153,54 @@ class Adam : public Optimizer<T> {
             detail::with_flag(options_.amsgrad, [&]<bool kAmsgrad>() { cpu::adam_step<kWeightDecay, kAmsgrad>(a); });
           });
         },
-        backend::no_cuda_kernel{"adam_step"});
+        [&] { cuda::adam_step<T>({cuda_param(a)}, cuda_constants(a), options_.weight_decay != 0, options_.amsgrad); });
+  }
+
+  // CPU parameters one by one (update()); those of a CUDA device in one launch.
+  void apply(std::vector<Update>& updates) override {
+    this->for_each_device(updates, [&](Device device, const std::vector<Update*>& group) {
+      if (device.is_cpu()) {
+        for (Update* u : group) update(*u->param, u->grad, *u->state, u->first);
+        return;
+      }
+      std::vector<cuda::AdamParam<T>> params;
+      for (Update* u : group) params.push_back(cuda_param(step_args(*u->param, u->grad, *u->state)));
+      const cuda::AdamConstants<T> c = cuda_constants(step_args(*group[0]->param, group[0]->grad, *group[0]->state));
+      backend::dispatch("adam_step", device, [] {},  // (never the CPU here)
+                        [&] { cuda::adam_step<T>(params, c, options_.weight_decay != 0, options_.amsgrad); });
+    });
   }
 
  private:
+  // The step's arguments for one parameter: its bias corrections (from its own step count) in
+  // double, as Python computes them, then every constant rounded to T.
+  cpu::AdamStepArgs<T> step_args(const Tensor<T>& param, const Tensor<T>& grad, ParamState<T>& s) const {
+    const double beta1 = options_.betas[0], beta2 = options_.betas[1];
+    const double bias_correction1 = 1 - std::pow(beta1, double(s.step));
+    const double bias_correction2 = 1 - std::pow(beta2, double(s.step));
+    const double step_size = this->lr() / bias_correction1;
+    return cpu::AdamStepArgs<T>{param.data(),
+                                grad.data(),
+                                s.slots[0].data(),
+                                s.slots[1].data(),
+                                options_.amsgrad ? s.slots[2].data() : nullptr,
+                                param.numel(),
+                                T(beta1),
+                                T(1 - beta1),
+                                T(beta2),
+                                T(1 - beta2),
+                                T(options_.weight_decay),
+                                T(std::sqrt(bias_correction2)),
+                                T(options_.eps),
+                                T(-step_size)};
+  }
+  static cuda::AdamParam<T> cuda_param(const cpu::AdamStepArgs<T>& a) {
+    return {a.param, a.grad, a.exp_avg, a.exp_avg_sq, a.max_exp_avg_sq, a.numel, a.bias_correction2_sqrt, a.neg_step_size};
+  }
+  static cuda::AdamConstants<T> cuda_constants(const cpu::AdamStepArgs<T>& a) {
+    return {a.beta1, a.one_minus_beta1, a.beta2, a.one_minus_beta2, a.weight_decay, a.eps};
+  }
+
   static std::vector<std::string> slots(const AdamOptions& o) {
     if (o.amsgrad) return {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
     return {"exp_avg", "exp_avg_sq"};

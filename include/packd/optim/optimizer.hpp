@@ -5,7 +5,10 @@
 //   Optimizer(named parameters)  Module::named_parameters(): (dotted name, leaf tensor) pairs
 //   step()          under NoGradGuard, updates every parameter that has a .grad(); one whose grad
 //                   is undefined is skipped and its state is neither created nor advanced
-//                   (PyTorch's `if p.grad is not None`: RD's conv4/bn4 never get either)
+//                   (PyTorch's `if p.grad is not None`: RD's conv4/bn4 never get either). The
+//                   parameters are checked and their states prepared first, then updated together
+//                   (apply(): one kernel launch for all CUDA parameters); if anything throws, no
+//                   state advances.
 //   zero_grad()     drops every .grad (PyTorch's set_to_none=True)
 //   lr(), set_lr()  the learning rate the next step() uses (schedule.hpp computes it)
 //   state_dict()    the per-parameter state as host tensors "<param>.<slot>" (Adam: exp_avg,
@@ -106,6 +109,7 @@ class Optimizer {
 
   void step() {
     NoGradGuard no_grad;
+    std::vector<Update> updates;
     for (std::size_t i = 0; i < params_.size(); ++i) {
       const auto& [pname, p] = params_[i];
       Tensor<T> g = p.grad();
@@ -114,29 +118,36 @@ class Optimizer {
                   p.strides(), " is not contiguous; the optimisers update parameters in place as flat arrays");
       PACKD_CHECK(g.device() == p.device(), name(), ".step: the gradient of '", pname, "' is on ", g.device(),
                   ", the parameter on ", p.device());
-      g = g.contiguous();
-      ParamState<T>& s = state_[i];
-      const bool first = !s.initialized;
-      if (first) {
-        s.slots.clear();
-        for (std::size_t k = 0; k < slot_names_.size(); ++k) s.slots.push_back(zeros<T>(p.shape(), p.device()));
-        s.initialized = true;
-      }
-      for (auto& t : s.slots) {
-        PACKD_CHECK(t.shape() == p.shape(), name(), ".step: the state of '", pname, "' has shape ", t.shape(),
-                    " but the parameter now has shape ", p.shape());
-        if (t.device() != p.device()) t = t.to(p.device());  // after Module::to(device), the state follows
-      }
-      ++s.step;
-      try {
-        update(p, g, s, first);
-      } catch (...) {  // (no kernel for the device) the state stays as it was
-        --s.step;
-        if (first) s = ParamState<T>{};
-        throw;
-      }
-      p.bump_version();  // an in-place write (Note [Version counter])
+      updates.push_back(Update{&p, g.contiguous(), &state_[i], !state_[i].initialized});
     }
+    std::size_t prepared = 0;  // states advanced so far, undone if anything throws
+    try {
+      for (; prepared < updates.size(); ++prepared) {
+        Update& u = updates[prepared];
+        const Tensor<T>& p = *u.param;
+        ParamState<T>& s = *u.state;
+        if (u.first) {
+          s.slots.clear();
+          for (std::size_t k = 0; k < slot_names_.size(); ++k) s.slots.push_back(zeros<T>(p.shape(), p.device()));
+          s.initialized = true;
+        }
+        for (auto& t : s.slots) {
+          PACKD_CHECK(t.shape() == p.shape(), name(), ".step: the state of '", params_[index_of_state(s)].first,
+                      "' has shape ", t.shape(), " but the parameter now has shape ", p.shape());
+          if (t.device() != p.device()) t = t.to(p.device());  // after Module::to(device), the state follows
+        }
+        ++s.step;
+      }
+      apply(updates);
+    } catch (...) {  // (no kernel for the device) the states stay as they were
+      for (std::size_t k = 0; k < updates.size(); ++k) {
+        ParamState<T>& s = *updates[k].state;
+        if (k < prepared) --s.step;
+        if (updates[k].first) s = ParamState<T>{};
+      }
+      throw;
+    }
+    for (const Update& u : updates) u.param->bump_version();  // in-place writes (Note [Version counter])
   }
 
   void zero_grad() {
@@ -257,7 +268,33 @@ class Optimizer {
   // has its slots (zeros when first) and its step already counts this update.
   virtual void update(const Tensor<T>& param, const Tensor<T>& grad, ParamState<T>& state, bool first) = 0;
 
+  // One parameter's part of a step, as update() takes it.
+  struct Update {
+    const Tensor<T>* param;
+    Tensor<T> grad;
+    ParamState<T>* state;
+    bool first;
+  };
+  // Applies all updates of a step. The default calls update() for each; Adam and SGD update the
+  // parameters of one CUDA device in one kernel launch.
+  virtual void apply(std::vector<Update>& updates) {
+    for (Update& u : updates) update(*u.param, u.grad, *u.state, u.first);
+  }
+  // Calls f(device, group) for the updates grouped by their parameters' device.
+  template <class F>
+  static void for_each_device(std::vector<Update>& updates, F&& f) {
+    std::vector<std::pair<Device, std::vector<Update*>>> groups;
+    for (Update& u : updates) {
+      const Device d = u.param->device();
+      auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == d; });
+      if (it == groups.end()) it = groups.insert(groups.end(), {d, {}});
+      it->second.push_back(&u);
+    }
+    for (auto& [d, group] : groups) f(d, group);
+  }
+
  private:
+  std::size_t index_of_state(const ParamState<T>& s) const { return std::size_t(&s - state_.data()); }
   std::size_t index_of(const std::string& param) const {
     auto it = by_name_.find(param);
     PACKD_CHECK(it != by_name_.end(), name(), ": no parameter named '", param, "'");

@@ -7,7 +7,8 @@
 //                   d = d + momentum * buf (nesterov) or d = buf
 //   p = p - lr * d
 // The state is "<param>.momentum_buffer" (none without momentum). One pass over memory per
-// parameter, on the worker pool; no CUDA kernel yet.
+// parameter, on the worker pool; on CUDA one multi-tensor kernel updates all parameters of the
+// step (backend/cuda/optim.hpp), with the same arithmetic.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -15,6 +16,7 @@
 
 #include "packd/backend/cpu/loop.hpp"
 #include "packd/backend/cpu/simd.hpp"
+#include "packd/backend/cuda/optim.hpp"
 #include "packd/backend/dispatch.hpp"
 #include "packd/optim/optimizer.hpp"
 
@@ -114,16 +116,18 @@ class SGD : public Optimizer<T> {
   nlohmann::json hyperparameters() const override { return options().to_json(); }
 
  protected:
+  using Update = typename Optimizer<T>::Update;
+
   void update(const Tensor<T>& param, const Tensor<T>& grad, ParamState<T>& s, bool first) override {
     const bool has_momentum = options_.momentum != 0;
-    cpu::SgdStepArgs<T> a{param.data(),
-                          grad.data(),
-                          has_momentum ? s.slots[0].data() : nullptr,
-                          param.numel(),
-                          T(options_.weight_decay),
-                          T(options_.momentum),
-                          T(1 - options_.dampening),
-                          T(-this->lr())};
+    const cpu::SgdStepArgs<T> a{param.data(),
+                                grad.data(),
+                                has_momentum ? s.slots[0].data() : nullptr,
+                                param.numel(),
+                                T(options_.weight_decay),
+                                T(options_.momentum),
+                                T(1 - options_.dampening),
+                                T(-this->lr())};
     backend::dispatch(
         "sgd_step", param.device(),
         [&] {
@@ -137,10 +141,30 @@ class SGD : public Optimizer<T> {
             });
           });
         },
-        backend::no_cuda_kernel{"sgd_step"});
+        [&] { cuda_step({cuda::SgdParam<T>{a.param, a.grad, a.momentum_buffer, a.numel, first}}); });
+  }
+
+  // CPU parameters one by one (update()); those of a CUDA device in one launch.
+  void apply(std::vector<Update>& updates) override {
+    this->for_each_device(updates, [&](Device device, const std::vector<Update*>& group) {
+      if (device.is_cpu()) {
+        for (Update* u : group) update(*u->param, u->grad, *u->state, u->first);
+        return;
+      }
+      std::vector<cuda::SgdParam<T>> params;
+      for (Update* u : group)
+        params.push_back({u->param->data(), u->grad.data(), options_.momentum != 0 ? u->state->slots[0].data() : nullptr,
+                          u->param->numel(), u->first});
+      backend::dispatch("sgd_step", device, [] {}, [&] { cuda_step(params); });  // (never the CPU here)
+    });
   }
 
  private:
+  void cuda_step(const std::vector<cuda::SgdParam<T>>& params) const {
+    const cuda::SgdConstants<T> c{T(options_.weight_decay), T(options_.momentum), T(1 - options_.dampening), T(-this->lr())};
+    cuda::sgd_step<T>(params, c, options_.weight_decay != 0, options_.momentum != 0, options_.nesterov);
+  }
+
   static std::vector<std::string> slots(const SgdOptions& o) {
     if (o.momentum != 0) return {"momentum_buffer"};
     return {};

@@ -3,30 +3,32 @@
 // aten/src/ATen/native/GridSampler.h: unnormalize the grid coordinate to pixel space, apply the
 // padding mode (border: clip; reflection: reflect about the edges (align_corners) or the outer
 // pixel borders (not), then clip), then sample bilinearly (corners outside the image count as 0)
-// or take the nearest pixel (round half to even, as nearbyint).
+// or take the nearest pixel (round half to even, as nearbyint). The index helpers are
+// PACKD_HOST_DEVICE: the CUDA kernel (cuda/packd/cuda/kernels/grid_sample.cuh) uses them too.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 
 #include "packd/backend/cpu/loop.hpp"
+#include "packd/backend/functors.hpp"  // PACKD_HOST_DEVICE
 
 namespace packd::cpu {
 
 enum class GridPadding { zeros, border, reflection };
 
 template <class T>
-inline T grid_unnormalize(T coord, int64_t size, bool align_corners) {
+PACKD_HOST_DEVICE inline T grid_unnormalize(T coord, int64_t size, bool align_corners) {
   return align_corners ? ((coord + 1) / 2) * T(size - 1) : ((coord + 1) * T(size) - 1) / 2;
 }
 
 template <class T>
-inline T grid_clip(T in, int64_t clip_limit) {
+PACKD_HOST_DEVICE inline T grid_clip(T in, int64_t clip_limit) {
   return std::min(T(clip_limit - 1), std::max(in, T(0)));
 }
 
 // Reflects `in` into [twice_low / 2, twice_high / 2] (the bounds doubled so they stay integers).
 template <class T>
-inline T grid_reflect(T in, int64_t twice_low, int64_t twice_high) {
+PACKD_HOST_DEVICE inline T grid_reflect(T in, int64_t twice_low, int64_t twice_high) {
   if (twice_low == twice_high) return T(0);
   const T min = T(twice_low) / 2, span = T(twice_high - twice_low) / 2;
   in = std::fabs(in - min);
@@ -36,7 +38,7 @@ inline T grid_reflect(T in, int64_t twice_low, int64_t twice_high) {
 }
 
 template <class T>
-inline T grid_source_index(T coord, int64_t size, GridPadding padding, bool align_corners) {
+PACKD_HOST_DEVICE inline T grid_source_index(T coord, int64_t size, GridPadding padding, bool align_corners) {
   coord = grid_unnormalize(coord, size, align_corners);
   if (padding == GridPadding::border) {
     coord = grid_clip(coord, size);
