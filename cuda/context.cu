@@ -33,6 +33,19 @@ int current_device() {
   return d;
 }
 
+DeviceScope::DeviceScope(int device) {
+  PACKD_CUDA_CHECK(cudaGetDevice(&prev_));
+  if (prev_ == device) {
+    prev_ = -1;  // nothing to restore
+    return;
+  }
+  PACKD_CUDA_CHECK(cudaSetDevice(device));
+}
+
+DeviceScope::~DeviceScope() {
+  if (prev_ >= 0) cudaSetDevice(prev_);
+}
+
 // ---- streams -------------------------------------------------------------------------------------
 
 namespace {

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <vector>
 
 #include "packd/backend/cuda_api.hpp"
 #include "packd/core/error.hpp"
@@ -109,5 +110,31 @@ OffsetCalc<N> make_offset_calc(const Shape& shape, const std::array<const Shape*
   }
   return c;
 }
+
+// A host array copied into a device buffer of the caching allocator, freed at scope exit. The copy
+// is queued on the packd stream (a pageable source is staged before cudaMemcpyAsync returns, so
+// the host array may go at once); freeing after the kernels that read it are queued is safe,
+// since all packd work on the device is ordered on that stream (Note [CUDA caching allocator]).
+template <class T>
+class DeviceCopy {
+ public:
+  explicit DeviceCopy(const std::vector<T>& host) : n_(host.size()), device_(current_device()) {
+    if (n_ == 0) return;
+    p_ = static_cast<T*>(device_allocate(n_ * sizeof(T), device_));
+    const cudaError_t st = cudaMemcpyAsync(p_, host.data(), n_ * sizeof(T), cudaMemcpyHostToDevice, current_stream());
+    if (st != cudaSuccess) device_deallocate(p_, n_ * sizeof(T), device_);
+    PACKD_CUDA_CHECK(st);
+  }
+  ~DeviceCopy() { device_deallocate(p_, n_ * sizeof(T), device_); }
+  DeviceCopy(const DeviceCopy&) = delete;
+  DeviceCopy& operator=(const DeviceCopy&) = delete;
+
+  const T* get() const { return p_; }
+
+ private:
+  T* p_ = nullptr;
+  std::size_t n_;
+  int device_;
+};
 
 }  // namespace packd::cuda

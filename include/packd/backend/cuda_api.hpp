@@ -14,6 +14,20 @@ namespace packd::cuda {
 bool cuda_available() noexcept;
 int device_count() noexcept;
 
+// Makes `device` the current CUDA device for a scope and restores the previous one: backend::dispatch
+// runs every CUDA kernel of an op under it, so a tensor on cuda:1 is computed on cuda:1's stream.
+// (Declared in every build; only a CUDA build ever constructs one.)
+class DeviceScope {
+ public:
+  explicit DeviceScope(int device);
+  ~DeviceScope();
+  DeviceScope(const DeviceScope&) = delete;
+  DeviceScope& operator=(const DeviceScope&) = delete;
+
+ private:
+  int prev_ = -1;
+};
+
 #if PACKD_WITH_CUDA
 // Device memory through the caching allocator (Note [CUDA caching allocator], cuda/context.cu);
 // all throw packd::CudaError. Copies are ordered on the device's packd stream; a copy to the host

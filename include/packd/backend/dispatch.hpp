@@ -4,10 +4,12 @@
 // Every op that runs a kernel calls
 //     backend::dispatch("op", device, [&] { cpu::kernel(...); }, [&] { cuda::kernel(...); });
 // The CPU callable runs for Device::cpu. The CUDA callable runs only in builds with the CUDA
-// backend (PACKD_WITH_CUDA, Note [CUDA configuration]); in other builds a CUDA device is an error
+// backend (PACKD_WITH_CUDA, Note [CUDA configuration]), with the tensor's device made current
+// (cuda::DeviceScope); in other builds a CUDA device is an error
 // naming the op. An op without a CUDA kernel yet passes backend::no_cuda_kernel.
 #include <vector>
 
+#include "packd/backend/cuda_api.hpp"
 #include "packd/core/device.hpp"
 #include "packd/core/error.hpp"
 
@@ -25,6 +27,7 @@ decltype(auto) dispatch(const char* op, Device device, CpuFn&& cpu_fn, CudaFn&& 
   if (device.is_cpu()) return cpu_fn();
   check_device_built(device, op);
   if constexpr (PACKD_WITH_CUDA) {
+    cuda::DeviceScope scope(device.index);
     return cuda_fn();
   } else {
     (void)cuda_fn;

@@ -10,7 +10,6 @@
 
 #include "packd/backend/cpu/filter.hpp"
 #include "packd/cuda/common.cuh"
-#include "packd/cuda/kernels/shape_ops.cuh"  // DeviceCopy
 
 namespace packd::cuda::kernels {
 

@@ -9,7 +9,6 @@
 
 #include "packd/backend/cpu/resize.hpp"
 #include "packd/cuda/common.cuh"
-#include "packd/cuda/kernels/shape_ops.cuh"  // DeviceCopy
 
 namespace packd::cuda::kernels {
 
