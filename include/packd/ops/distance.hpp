@@ -1,5 +1,6 @@
 #pragma once
-// Distances along one dimension, with fused forward and backward kernels (backend/cpu/distance.hpp):
+// Distances along one dimension, with fused forward and backward kernels (backend/cpu/distance.hpp,
+// backend/cuda/distance.hpp):
 //
 //   cosine_similarity(x1, x2, dim = 1, eps = 1e-8)
 //       F.cosine_similarity of PyTorch 1.13: x1 and x2 broadcast together; the result has the
@@ -15,6 +16,7 @@
 
 #include "packd/autograd/node.hpp"
 #include "packd/backend/cpu/distance.hpp"
+#include "packd/backend/cuda/distance.hpp"
 #include "packd/backend/dispatch.hpp"
 #include "packd/ops/fwd.hpp"
 #include "packd/ops/reduce.hpp"  // and, through packd/tensor.hpp, the whole Tensor API
@@ -42,7 +44,7 @@ inline bool collapse_dims(const Shape& shape, const Shape& strides, int a, int b
 // t broadcast to bshape and viewed as (O, C, I) around dim d. `holder` keeps a contiguous copy
 // alive when the strides do not collapse (e.g. a broadcast dim inside I).
 template <FloatScalar T>
-const T* view3(const Tensor<T>& t, const Shape& bshape, int d, Tensor<T>& holder, cpu::Strides3& s) {
+const T* view3(const Tensor<T>& t, const Shape& bshape, int d, Tensor<T>& holder, backend::Strides3& s) {
   Shape st = broadcast_strides(t, bshape);
   if (collapse_dims(bshape, st, 0, d, s.o) && collapse_dims(bshape, st, d + 1, bshape.size(), s.i)) {
     s.c = st[d];
@@ -89,13 +91,13 @@ Tensor<T> cosine_similarity(const Tensor<T>& x1, const Tensor<T>& x2, int64_t di
   const Shape oshape = detail::without_dim(bshape, d);  // (O..., I...)
   Tensor<T> out = Tensor<T>::empty(oshape, x1.device());
   Tensor<T> n1 = Tensor<T>::empty(oshape, x1.device()), n2 = Tensor<T>::empty(oshape, x1.device());
+  Tensor<T> hold1, hold2;  // contiguous copies where an operand's strides do not collapse to (O, C, I)
+  backend::Strides3 st1, st2;
+  const T* px1 = detail::view3(x1, bshape, d, hold1, st1);
+  const T* px2 = detail::view3(x2, bshape, d, hold2, st2);
   backend::dispatch(op, x1.device(), [&] {
-    Tensor<T> h1, h2;
-    cpu::Strides3 s1, s2;
-    const T* p1 = detail::view3(x1, bshape, d, h1, s1);
-    const T* p2 = detail::view3(x2, bshape, d, h2, s2);
-    cpu::cosine_forward_kernel(p1, s1, p2, s2, g3.O, g3.C, g3.I, T(eps), out.data(), n1.data(), n2.data());
-  }, backend::no_cuda_kernel{op});
+    cpu::cosine_forward_kernel(px1, st1, px2, st2, g3.O, g3.C, g3.I, T(eps), out.data(), n1.data(), n2.data());
+  }, [&] { cuda::cosine_forward_kernel(px1, st1, px2, st2, g3.O, g3.C, g3.I, T(eps), out.data(), n1.data(), n2.data()); });
   if (any_requires_grad(x1, x2))
     record<T>(op, {&x1, &x2}, out,
               [sx1 = save(x1, op), sx2 = save(x2, op), so = save(out, op), n1, n2, bshape, d, g3, eps](
@@ -105,14 +107,19 @@ Tensor<T> cosine_similarity(const Tensor<T>& x1, const Tensor<T>& x2, int64_t di
                 const bool need1 = node.needs_input_grad(0), need2 = node.needs_input_grad(1);
                 Tensor<T> g1 = need1 ? Tensor<T>::empty(bshape, g.device()) : Tensor<T>();
                 Tensor<T> g2 = need2 ? Tensor<T>::empty(bshape, g.device()) : Tensor<T>();
+                Tensor<T> h1, h2;
+                backend::Strides3 s1, s2;
+                const T* p1 = detail::view3(a, bshape, d, h1, s1);
+                const T* p2 = detail::view3(b, bshape, d, h2, s2);
+                T* pg1 = need1 ? g1.data() : nullptr;
+                T* pg2 = need2 ? g2.data() : nullptr;
                 backend::dispatch("cosine_similarity_backward", g.device(), [&] {
-                  Tensor<T> h1, h2;
-                  cpu::Strides3 s1, s2;
-                  const T* p1 = detail::view3(a, bshape, d, h1, s1);
-                  const T* p2 = detail::view3(b, bshape, d, h2, s2);
                   cpu::cosine_backward_kernel(p1, s1, p2, s2, g3.O, g3.C, g3.I, T(eps), gc.data(), cv.data(), n1.data(),
-                                              n2.data(), need1 ? g1.data() : nullptr, need2 ? g2.data() : nullptr);
-                }, backend::no_cuda_kernel{"cosine_similarity_backward"});
+                                              n2.data(), pg1, pg2);
+                }, [&] {
+                  cuda::cosine_backward_kernel(p1, s1, p2, s2, g3.O, g3.C, g3.I, T(eps), gc.data(), cv.data(), n1.data(),
+                                               n2.data(), pg1, pg2);
+                });
                 return std::vector<Tensor<T>>{need1 ? sum_to(g1, a.shape()) : Tensor<T>(),
                                               need2 ? sum_to(g2, b.shape()) : Tensor<T>()};
               });
@@ -130,19 +137,18 @@ Tensor<T> normalize(const Tensor<T>& x, double p = 2.0, int64_t dim = 1, double 
   const detail::Dims3 g3 = detail::dims3(x.shape(), d);
   Tensor<T> y = Tensor<T>::empty(x.shape(), x.device());
   Tensor<T> nrm = Tensor<T>::empty(detail::without_dim(x.shape(), d), x.device());  // (O..., I...)
-  backend::dispatch(op, x.device(), [&] {
-    Tensor<T> h;
-    cpu::Strides3 s;
-    const T* px = detail::view3(x, x.shape(), d, h, s);
-    cpu::normalize_forward_kernel(px, s, g3.O, g3.C, g3.I, T(eps), y.data(), nrm.data());
-  }, backend::no_cuda_kernel{op});
+  Tensor<T> h;  // a contiguous copy where x's strides do not collapse to (O, C, I)
+  backend::Strides3 s;
+  const T* px = detail::view3(x, x.shape(), d, h, s);
+  backend::dispatch(op, x.device(), [&] { cpu::normalize_forward_kernel(px, s, g3.O, g3.C, g3.I, T(eps), y.data(), nrm.data()); },
+                    [&] { cuda::normalize_forward_kernel(px, s, g3.O, g3.C, g3.I, T(eps), y.data(), nrm.data()); });
   if (any_requires_grad(x))
     record<T>(op, {&x}, y, [sy = save(y, op), nrm, g3, eps](const Tensor<T>& g, const Node<T>&) {
       Tensor<T> gc = g.contiguous(), yv = sy.unpack();
       Tensor<T> gx = Tensor<T>::empty(g.shape(), g.device());
       backend::dispatch("normalize_backward", g.device(), [&] {
         cpu::normalize_backward_kernel(gc.data(), yv.data(), nrm.data(), g3.O, g3.C, g3.I, T(eps), gx.data());
-      }, backend::no_cuda_kernel{"normalize_backward"});
+      }, [&] { cuda::normalize_backward_kernel(gc.data(), yv.data(), nrm.data(), g3.O, g3.C, g3.I, T(eps), gx.data()); });
       return std::vector<Tensor<T>>{gx};
     });
   return y;

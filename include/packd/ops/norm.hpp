@@ -19,11 +19,13 @@
 //       bn(conv(x, W, b)) == conv(x, W * s[:, None, None, None], (b - running_mean) * s + beta),
 //   s = gamma / sqrt(running_var + eps). Built from differentiable packd ops.
 //
-// Forward and backward run one fused CPU kernel each (backend/cpu/norm.hpp), parallel over channels.
+// Forward and backward run one fused kernel each: on the CPU parallel over channels
+// (backend/cpu/norm.hpp), on CUDA over channel slices (backend/cuda/norm.hpp).
 #include <cmath>
 #include <utility>
 
 #include "packd/backend/cpu/norm.hpp"
+#include "packd/backend/cuda/norm.hpp"
 #include "packd/ops/elementwise.hpp"
 #include "packd/ops/view.hpp"
 
@@ -97,7 +99,24 @@ Tensor<T> batch_norm2d(const Tensor<T>& x, const Tensor<T>& weight, const Tensor
       }
       cpu::batch_norm_affine(out.data(), xc.data(), N, C, S, scale.data(), shift.data());
     }
-  }, backend::no_cuda_kernel{"batch_norm2d"});
+  }, [&] {  // the same steps as the CPU's, the per-channel host loops as kernels
+    if (training) {
+      Tensor<T> var_u = Tensor<T>::empty({C}, x.device());  // (C,) unbiased batch variance
+      cuda::batch_norm_train_fwd(out.data(), xc.data(), N, C, S, w, ws, b, bs, eps, mean.data(), invstd.data(),
+                                 var_u.data());
+      if (running_mean.defined()) {
+        cuda::batch_norm_update_running(running_mean.data(), running_mean.stride(0), running_var.data(),
+                                        running_var.stride(0), mean.data(), var_u.data(), C, momentum);
+        running_mean.bump_version();
+        running_var.bump_version();
+      }
+    } else {
+      Tensor<T> scale = Tensor<T>::empty({C}, x.device()), shift = Tensor<T>::empty({C}, x.device());  // (C,)
+      cuda::batch_norm_eval_params(mean.data(), invstd.data(), scale.data(), shift.data(), running_mean.data(),
+                                   running_mean.stride(0), running_var.data(), running_var.stride(0), w, ws, b, bs, C, eps);
+      cuda::batch_norm_affine(out.data(), xc.data(), N, C, S, scale.data(), shift.data());
+    }
+  });
 
   if (any_requires_grad(x, weight, bias)) {
     SavedTensor<T> sx = save(xc, "batch_norm2d");
@@ -112,12 +131,18 @@ Tensor<T> batch_norm2d(const Tensor<T>& x, const Tensor<T>& weight, const Tensor
                 if (n.needs_input_grad(0)) gx = Tensor<T>::empty(xv.shape(), xv.device());
                 if (n.needs_input_grad(1)) gw = Tensor<T>::empty({C_}, xv.device());
                 if (n.needs_input_grad(2)) gb = Tensor<T>::empty({C_}, xv.device());
+                T* pgx = gx.defined() ? gx.data() : nullptr;
+                T* pgw = gw.defined() ? gw.data() : nullptr;
+                T* pgb = gb.defined() ? gb.data() : nullptr;
+                const T* pw = wv.defined() ? wv.data() : nullptr;
+                const int64_t pws = wv.defined() ? wv.stride(0) : 0;
                 backend::dispatch("batch_norm2d_backward", xv.device(), [&] {
-                  cpu::batch_norm_bwd(gx.defined() ? gx.data() : nullptr, gw.defined() ? gw.data() : nullptr,
-                                      gb.defined() ? gb.data() : nullptr, gc.data(), xv.data(), N_, C_, S_,
-                                      wv.defined() ? wv.data() : nullptr, wv.defined() ? wv.stride(0) : 0,
-                                      mean.data(), invstd.data(), training);
-                }, backend::no_cuda_kernel{"batch_norm2d_backward"});
+                  cpu::batch_norm_bwd(pgx, pgw, pgb, gc.data(), xv.data(), N_, C_, S_, pw, pws, mean.data(), invstd.data(),
+                                      training);
+                }, [&] {
+                  cuda::batch_norm_bwd(pgx, pgw, pgb, gc.data(), xv.data(), N_, C_, S_, pw, pws, mean.data(), invstd.data(),
+                                       training);
+                });
                 return std::vector<Tensor<T>>{gx, gw, gb};
               });
   }

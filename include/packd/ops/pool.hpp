@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "packd/backend/cpu/pool.hpp"
+#include "packd/backend/cuda/pool.hpp"
 #include "packd/ops/elementwise.hpp"
 #include "packd/ops/view.hpp"
 
@@ -77,7 +78,7 @@ std::pair<Tensor<T>, Tensor<int64_t>> max_pool2d_with_indices(const Tensor<T>& x
   Tensor<int64_t> idx = Tensor<int64_t>::empty(oshape, x.device());  // (N, C, OH, OW) flat offsets in the plane
   const int64_t P = x.numel() / (g.H * g.W);
   backend::dispatch("max_pool2d", x.device(), [&] { cpu::max_pool2d_fwd(out.data(), idx.data(), xc.data(), P, g); },
-                    backend::no_cuda_kernel{"max_pool2d"});
+                    [&] { cuda::max_pool2d_fwd(out.data(), idx.data(), xc.data(), P, g); });
   if (any_requires_grad(x)) {
     record<T>("max_pool2d", {&x}, out, [idx, version = idx.version(), ishape = x.shape(), g, P](const Tensor<T>& gy, const Node<T>&) {
       PACKD_CHECK(idx.version() == version, "max_pool2d: the indices needed for the gradient were modified in place");
@@ -85,7 +86,7 @@ std::pair<Tensor<T>, Tensor<int64_t>> max_pool2d_with_indices(const Tensor<T>& x
       Tensor<T> gx = Tensor<T>::empty(ishape, gy.device());      // (N, C, H, W)
       backend::dispatch("max_pool2d_backward", gy.device(),
                         [&] { cpu::max_pool2d_bwd(gx.data(), gc.data(), idx.data(), P, g.H * g.W, g.OH * g.OW); },
-                        backend::no_cuda_kernel{"max_pool2d_backward"});
+                        [&] { cuda::max_pool2d_bwd(gx.data(), gc.data(), idx.data(), P, g.H * g.W, g.OH * g.OW); });
       return std::vector<Tensor<T>>{gx};
     });
   }
@@ -106,14 +107,14 @@ Tensor<T> avg_pool2d(const Tensor<T>& x, PoolSize kernel, PoolSize stride = Pool
   Tensor<T> out = Tensor<T>::empty(detail::pooled_shape(x.shape(), g.OH, g.OW), x.device());  // (N, C, OH, OW)
   const int64_t P = x.numel() / (g.H * g.W);
   backend::dispatch("avg_pool2d", x.device(), [&] { cpu::avg_pool2d_fwd(out.data(), xc.data(), P, g, count_include_pad); },
-                    backend::no_cuda_kernel{"avg_pool2d"});
+                    [&] { cuda::avg_pool2d_fwd(out.data(), xc.data(), P, g, count_include_pad); });
   if (any_requires_grad(x)) {
     record<T>("avg_pool2d", {&x}, out, [ishape = x.shape(), g, P, count_include_pad](const Tensor<T>& gy, const Node<T>&) {
       Tensor<T> gc = gy.contiguous();                         // (N, C, OH, OW)
       Tensor<T> gx = Tensor<T>::empty(ishape, gy.device());  // (N, C, H, W)
       backend::dispatch("avg_pool2d_backward", gy.device(),
                         [&] { cpu::avg_pool2d_bwd(gx.data(), gc.data(), P, g, count_include_pad); },
-                        backend::no_cuda_kernel{"avg_pool2d_backward"});
+                        [&] { cuda::avg_pool2d_bwd(gx.data(), gc.data(), P, g, count_include_pad); });
       return std::vector<Tensor<T>>{gx};
     });
   }
@@ -133,14 +134,14 @@ Tensor<T> adaptive_avg_pool2d(const Tensor<T>& x, PoolSize output_size) {
   const int64_t P = x.numel() / (H * W);
   backend::dispatch("adaptive_avg_pool2d", x.device(),
                     [&] { cpu::adaptive_avg_pool2d_fwd(out.data(), xc.data(), P, H, W, OH, OW); },
-                    backend::no_cuda_kernel{"adaptive_avg_pool2d"});
+                    [&] { cuda::adaptive_avg_pool2d_fwd(out.data(), xc.data(), P, H, W, OH, OW); });
   if (any_requires_grad(x)) {
     record<T>("adaptive_avg_pool2d", {&x}, out, [ishape = x.shape(), P, H, W, OH, OW](const Tensor<T>& gy, const Node<T>&) {
       Tensor<T> gc = gy.contiguous();                         // (N, C, OH, OW)
       Tensor<T> gx = Tensor<T>::empty(ishape, gy.device());  // (N, C, H, W)
       backend::dispatch("adaptive_avg_pool2d_backward", gy.device(),
                         [&] { cpu::adaptive_avg_pool2d_bwd(gx.data(), gc.data(), P, H, W, OH, OW); },
-                        backend::no_cuda_kernel{"adaptive_avg_pool2d_backward"});
+                        [&] { cuda::adaptive_avg_pool2d_bwd(gx.data(), gc.data(), P, H, W, OH, OW); });
       return std::vector<Tensor<T>>{gx};
     });
   }

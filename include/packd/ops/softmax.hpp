@@ -1,7 +1,7 @@
 #pragma once
 // Softmax family along dimensions, as PyTorch 1.13 (torch.softmax, torch.log_softmax,
 // torch.logsumexp), numerically stable (the maximum is subtracted before exp), each a fused kernel
-// (backend/cpu/softmax.hpp), not a composition:
+// (backend/cpu/softmax.hpp, backend/cuda/softmax.hpp), not a composition:
 //   softmax(x, dim)         exp(x - max) / sum exp(x - max)       backward y (g - sum(g y))
 //   log_softmax(x, dim)     x - max - log sum exp(x - max)        backward g - exp(y) sum(g)
 //   logsumexp(x, dims, keepdim = false)   max + log sum exp(x - max) (an infinite max is not
@@ -13,6 +13,7 @@
 
 #include "packd/autograd/node.hpp"
 #include "packd/backend/cpu/softmax.hpp"
+#include "packd/backend/cuda/softmax.hpp"
 #include "packd/backend/dispatch.hpp"
 #include "packd/ops/elementwise.hpp"
 #include "packd/ops/fwd.hpp"
@@ -32,7 +33,7 @@ Tensor<T> softmax_apply(const Tensor<T>& x, int d, const char* op) {
   for (int k = d + 1; k < x.dim(); ++k) I *= x.shape()[k];
   const int64_t N = x.dim() ? x.shape()[d] : 1;
   backend::dispatch(op, x.device(), [&] { cpu::softmax_forward_kernel<K>(xc.data(), y.data(), O, N, I); },
-                    backend::no_cuda_kernel{op});
+                    [&] { cuda::softmax_forward_kernel<K>(xc.data(), y.data(), O, N, I); });
   return y;
 }
 
@@ -45,7 +46,7 @@ Tensor<T> softmax_backward(const Tensor<T>& g, const Tensor<T>& y, int d, const 
   for (int k = d + 1; k < y.dim(); ++k) I *= y.shape()[k];
   const int64_t N = y.dim() ? y.shape()[d] : 1;
   backend::dispatch(op, y.device(), [&] { cpu::softmax_backward_kernel<K>(gc.data(), y.data(), gx.data(), O, N, I); },
-                    backend::no_cuda_kernel{op});
+                    [&] { cuda::softmax_backward_kernel<K>(gc.data(), y.data(), gx.data(), O, N, I); });
   return gx;
 }
 
@@ -98,7 +99,7 @@ Tensor<T> logsumexp(const Tensor<T>& x, const Dims& dims, bool keepdim = false) 
   Tensor<T> out = Tensor<T>::empty(out_shape, x.device());
   backend::dispatch(op, x.device(), [&] {
     cpu::softmax_forward_kernel<cpu::SoftmaxKind::logsumexp>(xp.data(), out.data(), O, N, int64_t(1));
-  }, backend::no_cuda_kernel{op});
+  }, [&] { cuda::softmax_forward_kernel<cuda::SoftmaxKind::logsumexp>(xp.data(), out.data(), O, N, int64_t(1)); });
   if (any_requires_grad(x))
     record<T>(op, {&x}, out, [sx = save(x, op), so = save(out, op), keep_shape](const Tensor<T>& g, const Node<T>&) {
       const Tensor<T>& xv = sx.unpack();

@@ -12,15 +12,13 @@
 
 #include "packd/backend/cpu/simd.hpp"
 #include "packd/backend/cpu/loop.hpp"
+#include "packd/backend/distance_strides.hpp"
 
 namespace packd::cpu {
 
 inline constexpr int64_t kDistBlock = 512;
 
-// Strides (in elements) of an operand viewed as (O, C, I).
-struct Strides3 {
-  int64_t o = 0, c = 0, i = 0;
-};
+using backend::Strides3;
 
 // Calls body(o, i0, n) for every block of positions, split over threads.
 template <class Body>

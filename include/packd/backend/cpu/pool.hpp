@@ -11,13 +11,16 @@
 #include <limits>
 
 #include "packd/backend/cpu/loop.hpp"
+#include "packd/backend/pool_geometry.hpp"
 #include "packd/core/dtype.hpp"
 
 namespace packd::cpu {
 
-struct Pool2dGeom {
-  int64_t H, W, OH, OW, kh, kw, sh, sw, ph, pw, dh, dw;
-};
+using backend::Pool2dGeom;
+using backend::AvgWindow;
+using backend::avg_window;
+using backend::adaptive_start;
+using backend::adaptive_end;
 
 template <class Body>
 void for_planes(int64_t P, int64_t work, Body body) {
@@ -70,19 +73,6 @@ void max_pool2d_bwd(T* gx, const T* gy, const int64_t* idx, int64_t P, int64_t H
   });
 }
 
-// The window of output (oh, ow): clipped bounds and the divisor.
-struct AvgWindow {
-  int64_t h0, h1, w0, w1, div;
-};
-inline AvgWindow avg_window(const Pool2dGeom& g, int64_t oh, int64_t ow, bool count_include_pad) {
-  int64_t h0 = oh * g.sh - g.ph, w0 = ow * g.sw - g.pw;
-  int64_t h1 = std::min(h0 + g.kh, g.H + g.ph), w1 = std::min(w0 + g.kw, g.W + g.pw);
-  const int64_t pool = (h1 - h0) * (w1 - w0);
-  h0 = std::max<int64_t>(h0, 0), w0 = std::max<int64_t>(w0, 0);
-  h1 = std::min(h1, g.H), w1 = std::min(w1, g.W);
-  return {h0, h1, w0, w1, count_include_pad ? pool : (h1 - h0) * (w1 - w0)};
-}
-
 template <class T>
 void avg_pool2d_fwd(T* y, const T* x, int64_t P, const Pool2dGeom& g, bool count_include_pad) {
   for_planes(P, P * g.OH * g.OW * g.kh * g.kw, [&](int64_t p) {
@@ -115,10 +105,6 @@ void avg_pool2d_bwd(T* gx, const T* gy, int64_t P, const Pool2dGeom& g, bool cou
       }
   });
 }
-
-// PyTorch's adaptive pooling bounds: [floor(o * I / O), ceil((o + 1) * I / O)).
-inline int64_t adaptive_start(int64_t o, int64_t O, int64_t I) { return (o * I) / O; }
-inline int64_t adaptive_end(int64_t o, int64_t O, int64_t I) { return ((o + 1) * I + O - 1) / O; }
 
 template <class T>
 void adaptive_avg_pool2d_fwd(T* y, const T* x, int64_t P, int64_t H, int64_t W, int64_t OH, int64_t OW) {

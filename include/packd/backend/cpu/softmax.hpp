@@ -11,12 +11,13 @@
 
 #include "packd/backend/cpu/simd.hpp"
 #include "packd/backend/cpu/loop.hpp"
+#include "packd/backend/softmax_kind.hpp"
 
 namespace packd::cpu {
 
 inline constexpr int64_t kSoftmaxBlock = 256;
 
-enum class SoftmaxKind { softmax, log_softmax, logsumexp };
+using backend::SoftmaxKind;
 
 // body(o, i0, n) over all blocks, split over threads.
 template <class Body>
