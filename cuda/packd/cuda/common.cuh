@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <mutex>
 #include <vector>
 
 #include "packd/backend/cuda_api.hpp"
@@ -135,6 +136,60 @@ class DeviceCopy {
   T* p_ = nullptr;
   std::size_t n_;
   int device_;
+};
+
+// One handle of a CUDA library (cuBLAS, cuDNN) per thread and device: a handle must not be used by
+// two threads at once. A thread that ends leaves its handles to the next thread that needs one
+// (creating a handle costs milliseconds). Never destroyed: at process exit the CUDA context may
+// already be gone.
+template <class Handle>
+class LibraryHandles {
+ public:
+  // The calling thread's handle on the current device; create(&h) makes one when none is left over.
+  template <class Create>
+  static Handle get(Create create) {
+    const std::size_t device = std::size_t(current_device());
+    thread_local Mine mine;
+    if (mine.by_device.size() <= device) mine.by_device.resize(device + 1, Handle{});
+    Handle& handle = mine.by_device[device];
+    if (!handle) {
+      Shared& pool = shared();
+      {
+        std::lock_guard<std::mutex> lock(pool.mutex);
+        if (pool.free.size() > device && !pool.free[device].empty()) {
+          handle = pool.free[device].back();
+          pool.free[device].pop_back();
+        }
+      }
+      if (!handle) create(&handle);
+    }
+    return handle;
+  }
+
+ private:
+  struct Shared {
+    std::mutex mutex;
+    std::vector<std::vector<Handle>> free;  // [device] -> idle handles
+  };
+  static Shared& shared() {
+    static Shared* pool = new Shared;
+    return *pool;
+  }
+  struct Mine {
+    std::vector<Handle> by_device;
+    Mine() = default;
+    Mine(const Mine&) = delete;
+    Mine& operator=(const Mine&) = delete;
+    ~Mine() {
+      Shared& pool = shared();
+      std::lock_guard<std::mutex> lock(pool.mutex);
+      for (std::size_t d = 0; d < by_device.size(); ++d) {
+        if (!by_device[d]) continue;
+        if (pool.free.size() <= d) pool.free.resize(d + 1);
+        pool.free[d].push_back(by_device[d]);
+      }
+    }
+  };
 };
 
 }  // namespace packd::cuda

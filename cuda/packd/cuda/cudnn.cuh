@@ -26,56 +26,9 @@
 
 namespace packd::cuda {
 
-namespace detail {
-
-// Handles nobody uses, by device: a thread that ends gives its handles back here and the next
-// thread takes them (cudnnCreate costs milliseconds). Never destroyed (nor are the handles): at
-// process exit the CUDA context may already be gone.
-struct CudnnHandlePool {
-  std::mutex mutex;
-  std::vector<std::vector<cudnnHandle_t>> free;  // [device] -> idle handles
-};
-inline CudnnHandlePool& cudnn_handle_pool() {
-  static CudnnHandlePool* pool = new CudnnHandlePool;
-  return *pool;
-}
-
-// The handles of one thread, by device (a cuDNN handle must not be used by two threads at once).
-struct ThreadCudnnHandles {
-  std::vector<cudnnHandle_t> by_device;
-  ThreadCudnnHandles() = default;
-  ThreadCudnnHandles(const ThreadCudnnHandles&) = delete;
-  ThreadCudnnHandles& operator=(const ThreadCudnnHandles&) = delete;
-  ~ThreadCudnnHandles() {
-    CudnnHandlePool& pool = cudnn_handle_pool();
-    std::lock_guard<std::mutex> lock(pool.mutex);
-    for (std::size_t d = 0; d < by_device.size(); ++d) {
-      if (!by_device[d]) continue;
-      if (pool.free.size() <= d) pool.free.resize(d + 1);
-      pool.free[d].push_back(by_device[d]);
-    }
-  }
-};
-
-}  // namespace detail
-
 // The calling thread's cuDNN handle on the current device, created on first use, on current_stream().
 inline cudnnHandle_t cudnn_handle() {
-  const int device = current_device();
-  thread_local detail::ThreadCudnnHandles mine;
-  if (mine.by_device.size() <= std::size_t(device)) mine.by_device.resize(std::size_t(device) + 1, nullptr);
-  cudnnHandle_t& handle = mine.by_device[std::size_t(device)];
-  if (!handle) {
-    detail::CudnnHandlePool& pool = detail::cudnn_handle_pool();
-    {
-      std::lock_guard<std::mutex> lock(pool.mutex);
-      if (pool.free.size() > std::size_t(device) && !pool.free[std::size_t(device)].empty()) {
-        handle = pool.free[std::size_t(device)].back();
-        pool.free[std::size_t(device)].pop_back();
-      }
-    }
-    if (!handle) PACKD_CUDNN_CHECK(cudnnCreate(&handle));
-  }
+  cudnnHandle_t handle = LibraryHandles<cudnnHandle_t>::get([](cudnnHandle_t* h) { PACKD_CUDNN_CHECK(cudnnCreate(h)); });
   cudaStream_t bound = nullptr;
   PACKD_CUDNN_CHECK(cudnnGetStream(handle, &bound));
   const cudaStream_t stream = current_stream();
