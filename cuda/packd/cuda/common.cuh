@@ -192,4 +192,37 @@ class LibraryHandles {
   };
 };
 
+// Folds v[0..K) over the thread block with op (associative: a sum, a max) and gives every thread
+// the totals. blockDim.x must be Threads, a multiple of 32. Warps fold by shuffles, then every
+// thread folds the warps' results in warp order, so all threads hold the same bits.
+struct DeviceSum {
+  template <class T>
+  __device__ T operator()(T a, T b) const { return T(a + b); }
+};
+
+template <int Threads, class T, int K, class Op>
+__device__ void block_all_reduce(T (&v)[K], Op op) {
+  static_assert(Threads % 32 == 0, "block_all_reduce: whole warps only");
+  __shared__ T part[Threads / 32][K];
+  for (int k = 0; k < K; ++k)
+    for (int o = 16; o > 0; o /= 2) v[k] = op(v[k], __shfl_down_sync(0xffffffffu, v[k], o));
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  if (lane == 0)
+    for (int k = 0; k < K; ++k) part[warp][k] = v[k];
+  __syncthreads();
+  for (int k = 0; k < K; ++k) {
+    T t = part[0][k];
+    for (int w = 1; w < Threads / 32; ++w) t = op(t, part[w][k]);
+    v[k] = t;
+  }
+  __syncthreads();  // part may be reused by the next call
+}
+
+template <int Threads, class T, class Op>
+__device__ T block_all_reduce(T v, Op op) {
+  T a[1] = {v};
+  block_all_reduce<Threads>(a, op);
+  return a[0];
+}
+
 }  // namespace packd::cuda

@@ -29,32 +29,13 @@ struct Sums {
   T v[K];
 };
 
-// Sums over the block (blockDim.x == kThreads); the totals are valid in thread 0.
-template <class T, int K>
-__device__ Sums<T, K> block_sum(Sums<T, K> s) {
-  __shared__ T part[kThreads / 32][K];
-  for (int k = 0; k < K; ++k)
-    for (int o = 16; o > 0; o /= 2) s.v[k] += __shfl_down_sync(0xffffffffu, s.v[k], o);
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  if (lane == 0)
-    for (int k = 0; k < K; ++k) part[warp][k] = s.v[k];
-  __syncthreads();
-  if (threadIdx.x == 0)
-    for (int k = 0; k < K; ++k) {
-      s.v[k] = part[0][k];
-      for (int w = 1; w < kThreads / 32; ++w) s.v[k] += part[w][k];
-    }
-  __syncthreads();
-  return s;
-}
-
 template <class T, int K, class Term, class Finish>
 __global__ void positions_block_kernel(int64_t O, int64_t C, int64_t I, Term term, Finish finish) {
   for (int64_t r = blockIdx.x; r < O * I; r += gridDim.x) {
     const int64_t o = r / I, i = r - o * I;
     Sums<T, K> s{};
     for (int64_t c = threadIdx.x; c < C; c += blockDim.x) term(s.v, o, c, i);
-    s = block_sum(s);
+    block_all_reduce<kThreads>(s.v, DeviceSum{});
     if (threadIdx.x == 0) finish(o, i, s.v);
   }
 }

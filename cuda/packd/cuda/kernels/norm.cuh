@@ -54,24 +54,6 @@ __device__ void for_slice(const ChannelSplit& sp, int64_t c, int64_t g, F f) {
   }
 }
 
-// Sums v[0..K) over the block (blockDim.x == kThreads); every thread gets the totals.
-template <int K>
-__device__ void block_sum(double (&v)[K]) {
-  __shared__ double part[kThreads / 32][K];
-  for (int k = 0; k < K; ++k)
-    for (int o = 16; o > 0; o /= 2) v[k] += __shfl_down_sync(0xffffffffu, v[k], o);
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  if (lane == 0)
-    for (int k = 0; k < K; ++k) part[warp][k] = v[k];
-  __syncthreads();
-  for (int k = 0; k < K; ++k) {
-    double t = 0;
-    for (int w = 0; w < kThreads / 32; ++w) t += part[w][k];  // same order in every thread
-    v[k] = t;
-  }
-  __syncthreads();  // part may be reused by a following call
-}
-
 // part[c*G + g] = {sum(x - k), sum((x - k)^2)} over the slice, k = the channel's first value.
 template <class T>
 __global__ void train_stats_kernel(double2* part, const T* x, ChannelSplit sp) {
@@ -83,7 +65,7 @@ __global__ void train_stats_kernel(double2* part, const T* x, ChannelSplit sp) {
     v[0] += d;
     v[1] += d * d;
   });
-  block_sum(v);
+  block_all_reduce<kThreads>(v, DeviceSum{});
   if (threadIdx.x == 0) part[c * sp.G + g] = make_double2(v[0], v[1]);
 }
 
@@ -128,7 +110,7 @@ __global__ void grad_sums_kernel(double2* part, const T* gy, const T* x, Channel
     v[0] += double(gv);
     v[1] += double(gv) * double(T(x[off] - m));
   });
-  block_sum(v);
+  block_all_reduce<kThreads>(v, DeviceSum{});
   if (threadIdx.x == 0) part[c * sp.G + g] = make_double2(v[0], v[1]);
 }
 

@@ -33,22 +33,10 @@ __device__ T max_nan_ignored(T a, T b) {
   return b > a ? b : a;  // as std::max on the CPU: a NaN value still poisons the sum of exps
 }
 
-// The block's total (Max ? maximum : sum) of v; every thread gets it. blockDim.x == kThreads.
-template <bool Max, class T>
-__device__ T block_fold(T v) {
-  __shared__ T part[kThreads / 32];
-  for (int o = 16; o > 0; o /= 2) {
-    const T u = __shfl_down_sync(0xffffffffu, v, o);
-    v = Max ? max_nan_ignored(v, u) : T(v + u);
-  }
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  if (lane == 0) part[warp] = v;
-  __syncthreads();
-  v = part[0];
-  for (int w = 1; w < kThreads / 32; ++w) v = Max ? max_nan_ignored(v, part[w]) : T(v + part[w]);
-  __syncthreads();  // part may be reused by the next call
-  return v;
-}
+struct MaxNanIgnored {
+  template <class T>
+  __device__ T operator()(T a, T b) const { return max_nan_ignored(a, b); }
+};
 
 // Block per row: rows r = o*I + i in a grid-stride loop over blocks.
 template <SoftmaxKind K, class T>
@@ -58,12 +46,12 @@ __global__ void forward_block_kernel(const T* x, T* y, int64_t O, int64_t N, int
     const T* px = x + o * N * I + i;
     T mx = -std::numeric_limits<T>::infinity();
     for (int64_t k = threadIdx.x; k < N; k += blockDim.x) mx = max_nan_ignored(mx, px[k * I]);
-    mx = block_fold<true>(mx);
+    mx = block_all_reduce<kThreads>(mx, MaxNanIgnored{});
     if constexpr (K == SoftmaxKind::logsumexp)
       if (is_inf(mx)) mx = T(0);
     T sum = T(0);
     for (int64_t k = threadIdx.x; k < N; k += blockDim.x) sum += std::exp(px[k * I] - mx);
-    sum = block_fold<false>(sum);
+    sum = block_all_reduce<kThreads>(sum, DeviceSum{});
     if constexpr (K == SoftmaxKind::logsumexp) {
       if (threadIdx.x == 0) y[r] = mx + std::log(sum);
     } else {
@@ -91,7 +79,7 @@ __global__ void backward_block_kernel(const T* g, const T* y, T* gx, int64_t O, 
       else
         acc += g[base + k * I];
     }
-    acc = block_fold<false>(acc);
+    acc = block_all_reduce<kThreads>(acc, DeviceSum{});
     for (int64_t k = threadIdx.x; k < N; k += blockDim.x) {
       const int64_t q = base + k * I;
       if constexpr (K == SoftmaxKind::softmax)
