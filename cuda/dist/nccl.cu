@@ -1,4 +1,10 @@
 // dist::make_nccl_communicator (include/packd/dist/nccl.hpp): NCCL collectives on CUDA memory.
+//
+// The collectives run on the communicator's own non-blocking stream, ordered against packd's
+// stream (cuda::current_stream()) by events both ways: the NCCL stream waits for everything packd
+// queued before the call (the gradients a backward just wrote), and packd's stream waits for the
+// collective, so kernels queued afterwards read its result. The host then waits too (polling, to
+// detect a dead peer), so the buffers are complete when the call returns.
 #include <nccl.h>
 
 #include <chrono>
@@ -44,8 +50,12 @@ class NcclCommunicator final : public Communicator {
     host_->broadcast(&id, sizeof id, 0, Device::cpu());
     PACKD_NCCL_CHECK(ncclCommInitRank(&comm_, host_->size(), id, host_->rank()));
     PACKD_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    PACKD_CUDA_CHECK(cudaEventCreateWithFlags(&packd_done_, cudaEventDisableTiming));
+    PACKD_CUDA_CHECK(cudaEventCreateWithFlags(&nccl_done_, cudaEventDisableTiming));
   }
   ~NcclCommunicator() override {
+    if (packd_done_) cudaEventDestroy(packd_done_);
+    if (nccl_done_) cudaEventDestroy(nccl_done_);
     if (stream_) cudaStreamDestroy(stream_);
     if (comm_) ncclCommDestroy(comm_);
   }
@@ -57,25 +67,37 @@ class NcclCommunicator final : public Communicator {
   void all_reduce(void* data, std::size_t count, DType dtype, ReduceOp op, Device device) override {
     if (device.is_cpu()) return host_->all_reduce(data, count, dtype, op, device);
     on_mine(device, "all_reduce");
+    cuda::DeviceGuard guard(device_);
+    after_packd();
     PACKD_NCCL_CHECK(ncclAllReduce(data, data, count, nccl_type(dtype), op == ReduceOp::avg ? ncclAvg : ncclSum, comm_, stream_));
+    before_packd();
     wait("all_reduce");
   }
   void broadcast(void* data, std::size_t bytes, int root, Device device) override {
     if (device.is_cpu()) return host_->broadcast(data, bytes, root, device);
     on_mine(device, "broadcast");
+    cuda::DeviceGuard guard(device_);
+    after_packd();
     PACKD_NCCL_CHECK(ncclBroadcast(data, data, bytes, ncclUint8, root, comm_, stream_));
+    before_packd();
     wait("broadcast");
   }
   void all_gather(const void* send, void* recv, std::size_t bytes, Device device) override {
     if (device.is_cpu()) return host_->all_gather(send, recv, bytes, device);
     on_mine(device, "all_gather");
+    cuda::DeviceGuard guard(device_);
+    after_packd();
     PACKD_NCCL_CHECK(ncclAllGather(send, recv, bytes, ncclUint8, comm_, stream_));
+    before_packd();
     wait("all_gather");
   }
   void reduce_scatter_sum(const void* send, void* recv, std::size_t count, DType dtype, Device device) override {
     if (device.is_cpu()) return host_->reduce_scatter_sum(send, recv, count, dtype, device);
     on_mine(device, "reduce_scatter");
+    cuda::DeviceGuard guard(device_);
+    after_packd();
     PACKD_NCCL_CHECK(ncclReduceScatter(send, recv, count, nccl_type(dtype), ncclSum, comm_, stream_));
+    before_packd();
     wait("reduce_scatter");
   }
   void barrier() override { host_->barrier(); }
@@ -90,6 +112,16 @@ class NcclCommunicator final : public Communicator {
   void on_mine(Device device, const char* what) const {
     PACKD_CHECK(device.is_cuda() && device.index == device_, "NCCL communicator of rank ", rank(), ": ", what,
                 " on a tensor of another device (this rank's GPU is cuda:", device_, ")");
+  }
+  // The NCCL stream waits for the work packd queued so far (on this device's packd stream).
+  void after_packd() {
+    PACKD_CUDA_CHECK(cudaEventRecord(packd_done_, cuda::current_stream()));
+    PACKD_CUDA_CHECK(cudaStreamWaitEvent(stream_, packd_done_, 0));
+  }
+  // packd's stream waits for the collective just queued on the NCCL stream.
+  void before_packd() {
+    PACKD_CUDA_CHECK(cudaEventRecord(nccl_done_, stream_));
+    PACKD_CUDA_CHECK(cudaStreamWaitEvent(cuda::current_stream(), nccl_done_, 0));
   }
   // Waits for the stream, polling so that a peer that never joins ends the job instead of hanging.
   void wait(const char* what) {
@@ -117,6 +149,8 @@ class NcclCommunicator final : public Communicator {
   double timeout_s_ = 1800;
   ncclComm_t comm_ = nullptr;
   cudaStream_t stream_ = nullptr;
+  cudaEvent_t packd_done_ = nullptr;  // recorded on packd's stream before a collective
+  cudaEvent_t nccl_done_ = nullptr;   // recorded on the NCCL stream after it
 };
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "device.hpp"
 #include "packd/data/dataset.hpp"
 #include "packd/data/synthetic.hpp"
 #include "packd/eval/protocol.hpp"
@@ -31,7 +32,7 @@ namespace packd_cli {
 namespace {
 
 struct DemoArgs {
-  std::string out, weights;
+  std::string out, weights, device = "cpu";
   int64_t steps = 0, runs = 5;
   uint64_t seed = 0;
   bool progress = true;
@@ -40,6 +41,7 @@ struct DemoArgs {
 int run_demo(DemoArgs a) {
   using namespace packd;
   single_rank_only("demo");
+  const Device device = parse_device(a.device);
   using Clock = std::chrono::steady_clock;
   const auto t0 = Clock::now();
   auto minutes = [&] { return std::chrono::duration<double>(Clock::now() - t0).count() / 60.0; };
@@ -67,6 +69,7 @@ int run_demo(DemoArgs a) {
   o.out = run_dir;
   o.progress = a.progress;
   o.method.prototypes = imagenet ? 20 : 10;
+  o.device = device;
 
   std::printf("packd demo: few-shot anomaly detection by Prototype-Aware Contrastive Knowledge Distillation\n");
   std::printf("  working folder: %s\n", a.out.c_str());
@@ -99,12 +102,13 @@ int run_demo(DemoArgs a) {
 
   std::printf("[3/3] evaluating the unseen categories (grid ring tile) with k = 2, %lld runs each ...\n",
               (long long)a.runs);
-  train::LoadedRun run = train::load_trained(run_dir, Device::cpu(), a.weights, true);
+  train::LoadedRun run = train::load_trained(run_dir, device, a.weights, true);
   eval::ProtocolOptions opt;
   opt.shots = {2};
   opt.runs = a.runs;
   opt.seed = a.seed;
   opt.image_size = o.image_size;
+  opt.device = device;
   eval::EvalReport rep = eval::report_for(run, "mvtec", data_dir, opt);
   std::vector<data::CategoryData> tests;
   int64_t total = 0;
@@ -139,6 +143,7 @@ Run add_demo(CLI::App& app) {
       ->capture_default_str();
   app.add_option("--seed", a->seed, "seed of the data set, the initial weights and the episodes")->capture_default_str();
   app.add_flag("!--no-progress", a->progress, "no progress lines");
+  add_device_option(app, a->device);
   return [a] { return run_demo(*a); };
 }
 

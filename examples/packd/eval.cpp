@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "device.hpp"
 #include "packd/data/dataset.hpp"
 #include "packd/eval/distributed.hpp"
 #include "packd/eval/protocol.hpp"
@@ -34,7 +35,7 @@ namespace packd_cli {
 namespace {
 
 struct EvalArgs {
-  std::string data, dataset = "mvtec", checkpoint, out, weights, aug, map = "sum";
+  std::string data, dataset = "mvtec", checkpoint, out, weights, aug, map = "sum", device = "cpu";
   std::vector<std::string> categories;
   bool all_categories = false, skip_bad = false, progress = true, rd4ad = true;
   std::vector<int64_t> shots{2, 4, 8};
@@ -55,9 +56,10 @@ int run_eval(const EvalArgs& a) {
 #else
   PACKD_CHECK(a.threads <= 0, "--threads: this build has no OpenMP");
 #endif
+  const Device device = parse_device(a.device);
   const std::shared_ptr<dist::Communicator> comm = world();
   const bool root = comm->rank() == 0;
-  train::LoadedRun run = train::load_trained(a.checkpoint, Device::cpu(), a.weights, /*quiet=*/!root);
+  train::LoadedRun run = train::load_trained(a.checkpoint, device, a.weights, /*quiet=*/!root);
   if (root)
     std::fprintf(stderr, "packd eval: %s (%lld steps); teacher: %s\n", run.checkpoint.c_str(), (long long)run.step,
                  run.teacher.c_str());
@@ -71,6 +73,7 @@ int run_eval(const EvalArgs& a) {
   opt.combine = a.map == "mul" ? eval::MapCombine::mul : eval::MapCombine::sum;
   opt.aupro_rd4ad = a.rd4ad;
   opt.batch_size = a.batch_size;
+  opt.device = device;
   if (opt.image_size != run.options.image_size && root)
     std::fprintf(stderr, "packd eval: note: evaluating at %lld x %lld; the run trained at %lld x %lld\n",
                  (long long)opt.image_size, (long long)opt.image_size, (long long)run.options.image_size,
@@ -187,6 +190,7 @@ Run add_eval(CLI::App& app) {
   app.add_option("--max-overlays", a->max_overlays, "overlay PNGs per category and k, of run 0 (-1: all, 0: none)")
       ->capture_default_str();
   app.add_flag("--skip-bad", a->skip_bad, "skip unreadable images with a warning instead of stopping");
+  add_device_option(app, a->device);
   app.add_flag("!--no-aupro-rd4ad", a->rd4ad, "skip RD4AD's per-image AUPRO variant");
   app.add_flag("!--no-progress", a->progress, "no progress bar");
   return [a] { return run_eval(*a); };

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "commands.hpp"
+#include "device.hpp"
 #include "packd/data/image.hpp"
 #include "packd/io/sha256.hpp"
 #include "packd/io/weights.hpp"
@@ -39,13 +40,14 @@ bool is_safetensors_file(const std::string& path) {
 
 struct FeaturesArgs {
   std::string backbone = "wide_resnet50_2";
-  std::string weights, input, out, student;
+  std::string weights, input, out, student, device = "cpu";
   int64_t size = 256;
 };
 
 int run_features(const FeaturesArgs& a) {
   using namespace packd;
   single_rank_only("features");
+  const Device device = parse_device(a.device);
   const auto t0 = Clock::now();
   const models::ResNetSpec spec = models::resnet_spec(a.backbone);
   Generator gen(0);
@@ -82,6 +84,8 @@ int run_features(const FeaturesArgs& a) {
   }
 
   rd.eval();
+  rd.to(device);  // student and teacher; the features come back to the host in raw_tensor
+  x = x.to(device);
   NoGradGuard no_grad;
   const auto t1 = Clock::now();
   auto t = rd.teacher_features(x);
@@ -121,6 +125,7 @@ Run add_features(CLI::App& app) {
   app.add_option("--student", args->student, "RD student checkpoint with RD4AD key names (bn.*, decoder.*)")
       ->check(CLI::ExistingFile);
   app.add_option("--size", args->size, "image side after resizing (images only)")->capture_default_str();
+  add_device_option(app, args->device);
   return [args] { return run_features(*args); };
 }
 

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "device.hpp"
 #include "packd/data/image.hpp"
 #include "packd/eval/protocol.hpp"
 #include "packd/train/load.hpp"
@@ -32,7 +33,7 @@ namespace packd_cli {
 namespace {
 
 struct InferArgs {
-  std::string checkpoint, out, weights, aug, map = "sum";
+  std::string checkpoint, out, weights, aug, map = "sum", device = "cpu";
   std::vector<std::string> supports, images;
   std::vector<float> range;
   int64_t image_size = 0, threads = 0;
@@ -63,19 +64,22 @@ int run_infer(const InferArgs& a) {
   PACKD_CHECK(a.threads <= 0, "--threads: this build has no OpenMP");
 #endif
   PACKD_CHECK(a.range.empty() || (a.range.size() == 2 && a.range[0] < a.range[1]), "--range: expected LO HI with LO < HI");
-  train::LoadedRun run = train::load_trained(a.checkpoint, Device::cpu(), a.weights);
+  const Device device = parse_device(a.device);
+  train::LoadedRun run = train::load_trained(a.checkpoint, device, a.weights);
   const int64_t S = a.image_size > 0 ? a.image_size : run.options.image_size;
   PACKD_CHECK(S >= 32 && S % 32 == 0, "--image-size ", S, " must be a positive multiple of 32");
   eval::ProtocolOptions opt;
   opt.image_size = S;
   opt.combine = a.map == "mul" ? eval::MapCombine::mul : eval::MapCombine::sum;
+  opt.device = device;
   const std::string aug = a.aug.empty() ? run.options.method.aug : a.aug;
 
   std::vector<Tensor<float>> sup, img;
   for (const auto& p : a.supports) sup.push_back(data::load_image(p, S));
   for (const auto& p : a.images) img.push_back(data::load_image(p, S));
   const Tensor<float> views = train::support_views(cat<float>(sup, 0), aug);       // (k V, 3, S, S)
-  const Tensor<double> maps = eval::anomaly_maps(*run.model, cat<float>(img, 0), views, opt, nullptr);  // (N, 1, S, S)
+  const Tensor<double> maps =
+      eval::anomaly_maps(*run.model, cat<float>(img, 0), views, opt, nullptr).to(Device::cpu());  // (N, 1, S, S)
   const std::vector<double> scores = eval::image_scores(maps).to_vector();
   const Tensor<float> fmaps = maps.to<float>();
   const float lo = a.range.empty() ? amin(fmaps).item() : a.range[0];
@@ -124,6 +128,7 @@ Run add_infer(CLI::App& app) {
   app.add_option("--range", a->range, "LO HI: the heat map's colour range (default: the maps' min to max)")
       ->expected(2);
   app.add_option("--threads", a->threads, "CPU threads (omp_set_num_threads)");
+  add_device_option(app, a->device);
   return [a] { return run_infer(*a); };
 }
 

@@ -9,12 +9,14 @@
 //
 // Data-parallel: `mpirun -np R packd train ...` splits every batch of --batch-size queries over the
 // R ranks (docs/distributed.md); rank 0 prints and writes, --sync-bn makes BN statistics global.
+// --device cuda (or cuda:N) trains on a GPU; the checkpoint holds host tensors either way.
 #include <cstdio>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "commands.hpp"
+#include "device.hpp"
 #include "packd/data/dataset.hpp"
 #include "packd/train/trainer.hpp"
 
@@ -35,8 +37,7 @@ int run_train(TrainArgs& a) {
   const std::shared_ptr<dist::Communicator> comm = world();
   const bool root = comm->rank() == 0;
   a.opt.progress = a.opt.progress && root;
-  PACKD_CHECK(a.device == "cpu", "--device ", a.device, ": only the CPU runs training in this version (the CUDA "
-              "backend's kernels are not there yet)");
+  a.opt.device = parse_device(a.device);
   for (const auto& [name, value] : a.switches) a.opt.method.set(name, value);
   a.opt.method.validate();
 
@@ -79,9 +80,10 @@ int run_train(TrainArgs& a) {
 
   train::Trainer trainer(a.opt, std::move(train_cats), comm);
   if (root)
-    std::fprintf(stderr, "packd train: %lld steps (%lld per epoch), checkpoints in %s%s\n",
+    std::fprintf(stderr, "packd train: %lld steps (%lld per epoch) on %s, checkpoints in %s%s\n",
                  (long long)trainer.total_steps(), (long long)(trainer.total_steps() / std::max<int64_t>(1, a.opt.epochs)),
-                 trainer.checkpoint_path().c_str(), trainer.step() > 0 ? " (resumed)" : "");
+                 train::device_name(a.opt.device).c_str(), trainer.checkpoint_path().c_str(),
+                 trainer.step() > 0 ? " (resumed)" : "");
   trainer.run();
   if (root) std::printf("%s\n", trainer.checkpoint_path().c_str());
   return 0;
@@ -123,7 +125,7 @@ Run add_train(CLI::App& app) {
   app.add_flag("--sync-bn", o.sync_bn, "data-parallel runs (mpirun): BN statistics over all ranks' queries, as one "
                                        "process with the whole batch (default: per rank, as PyTorch DDP)");
   app.add_flag("!--no-progress", o.progress, "no progress line");
-  app.add_option("--device", a->device, "cpu (cuda: not yet)")->capture_default_str();
+  add_device_option(app, a->device);
   // The method's switches (packd-method.md D1-D17), one flag each.
   const packd::models::PackdConfig defaults;
   const nlohmann::json dj = defaults.to_json();

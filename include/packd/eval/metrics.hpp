@@ -13,8 +13,10 @@
 //                                   image, mean over anomalous images. Not comparable to the standard one.
 //
 // Maps are (N, 1, H, W) (or (N, H, W)) float64 or float32 tensors, masks the same shape holding 0/1
-// (float, double or int64), on any device (copied to the host). Bad input (shapes, a label or mask
-// value other than 0/1, a NaN or infinite score, a class missing) throws packd::Error naming it.
+// (float, double or int64), on any device (copied to the host), except pixel_auroc of maps on a CUDA
+// device: it runs there (masks moved to it), with Thrust's radix sort, and gives the CPU's value bit
+// for bit (the same integer count; cuda/metrics.cu). Bad input (shapes, a label or mask value other
+// than 0/1, a NaN or infinite score, a class missing) throws packd::Error naming it.
 //
 // Sorting. Scores become order-preserving unsigned keys (a float's bits, sign-flipped; -0 == +0),
 // split by label into a positive and a negative array and sorted by a parallel LSD radix sort (8-bit
@@ -39,6 +41,8 @@
 
 #include "packd/autograd/grad_mode.hpp"
 #include "packd/backend/cpu/parallel.hpp"
+#include "packd/backend/cuda/metrics.hpp"
+#include "packd/backend/dispatch.hpp"
 #include "packd/eval/connected_components.hpp"
 #include "packd/tensor.hpp"
 
@@ -506,13 +510,23 @@ F1Max f1_max(const std::vector<S>& scores, const std::vector<L>& labels) {
 // ---- maps + masks --------------------------------------------------------------------------------
 
 // Pixel AUROC: roc_auc over every pixel of every map (normal images included), as RD4AD's
-// evaluation flattens them. maps, masks: (N, 1, H, W).
+// evaluation flattens them. maps, masks: (N, 1, H, W). Runs on the maps' device.
 template <FloatScalar T, Scalar M>
 double pixel_auroc(const Tensor<T>& maps, const Tensor<M>& masks) {
   detail::check_maps_masks(maps, masks, "pixel_auroc");
-  const Tensor<T> s = detail::host_contiguous(maps);
-  const Tensor<M> m = detail::host_contiguous(masks);
-  return detail::roc_auc_impl(s.data(), m.data(), s.numel(), "pixel_auroc");
+  return backend::dispatch(
+      "pixel_auroc", maps.device(),
+      [&] {
+        const Tensor<T> s = detail::host_contiguous(maps);
+        const Tensor<M> m = detail::host_contiguous(masks);
+        return detail::roc_auc_impl(s.data(), m.data(), s.numel(), "pixel_auroc");
+      },
+      [&] {
+        NoGradGuard no_grad;
+        const Tensor<T> s = maps.contiguous();
+        const Tensor<M> m = masks.to(maps.device()).contiguous();
+        return cuda::roc_auc(s.data(), m.data(), s.numel(), maps.device().index, "pixel_auroc");
+      });
 }
 
 // Image AUROC over each map's max score, with the image labels given (0/1, one per map).

@@ -21,6 +21,11 @@
 // Cost: a run computes the support views' teacher features and prototypes once
 // (PackdStudent::encode_support + forward_shared); each test image then costs one teacher forward
 // and one student forward.
+//
+// Device (ProtocolOptions::device, the model's): images and support views are loaded on the host
+// and moved there in batches; the maps stay there for the pixel AUROC (computed on the GPU for a
+// CUDA device, eval/metrics.hpp) and come to the host once per run for AUPRO, the image scores and
+// the report's overlays.
 #include <unistd.h>
 
 #include <algorithm>
@@ -257,6 +262,7 @@ struct TestSet {
   Tensor<float> masks;   // (N, 1, S, S); zeros where an anomalous image has no mask (pixel metrics off)
   std::vector<uint8_t> labels;
   bool has_masks = true;
+  Tensor<float> device_masks;  // masks on the model's device when that is not the CPU (moved once)
 };
 
 inline TestSet load_test_set(const data::CategoryData& d, int64_t S) {
@@ -275,7 +281,8 @@ inline TestSet load_test_set(const data::CategoryData& d, int64_t S) {
   return t;
 }
 
-// Anomaly maps of every test image against one set of support views (kV, 3, S, S). (N, 1, S, S).
+// Anomaly maps of every test image against one set of support views (kV, 3, S, S). (N, 1, S, S),
+// on opt.device (the model's). images and views may be on any device: each batch is moved there.
 // The views' teacher features and prototypes are computed once for the run and shared by every
 // batch of queries (PackdStudent::forward_shared).
 inline Tensor<double> anomaly_maps(models::PackdStudent<float>& model, const Tensor<float>& images,
@@ -289,17 +296,21 @@ inline Tensor<double> anomaly_maps(models::PackdStudent<float>& model, const Ten
     const int64_t b = std::min(b_max, N - b0);
     const Tensor<float> q = images.narrow(0, b0, b).to(opt.device);  // (b, 3, S, S)
     auto f = model.forward_shared(q, support);
-    maps.push_back(anomaly_map(f.teacher, f.student, {.size = {S, S}, .combine = opt.combine}).to(Device::cpu()));
+    maps.push_back(anomaly_map(f.teacher, f.student, {.size = {S, S}, .combine = opt.combine}));
     if (progress) progress->advance(b);
   }
   return cat<double>(maps, 0);
 }
 
-// The metrics of one run (NaN + a note where undefined).
-inline RunMetrics run_metrics(const Tensor<double>& maps, const TestSet& t, bool rd4ad, std::vector<std::string>& notes) {
+// The metrics of one run (NaN + a note where undefined). maps: (N, 1, S, S) on any device;
+// host_maps: the same on the host (maps itself on the CPU). The pixel AUROC runs on maps' device
+// (masks are moved there), the other metrics on the host copy.
+inline RunMetrics run_metrics(const Tensor<double>& maps, const Tensor<double>& host_maps, const TestSet& t, bool rd4ad,
+                              std::vector<std::string>& notes) {
+  PACKD_CHECK(host_maps.device().is_cpu() && host_maps.shape() == maps.shape(), "run_metrics: host_maps must be maps' host copy");
   RunMetrics m;
-  m.image_auroc = image_auroc(maps, t.labels);
-  m.f1_max = image_f1_max(maps, t.labels).f1;
+  m.image_auroc = image_auroc(host_maps, t.labels);
+  m.f1_max = image_f1_max(host_maps, t.labels).f1;
   if (!t.has_masks) {
     notes.push_back("pixel metrics: some anomalous test images have no mask");
     return m;
@@ -308,16 +319,20 @@ inline RunMetrics run_metrics(const Tensor<double>& maps, const TestSet& t, bool
     notes.push_back("pixel metrics: no mask has an anomalous pixel at this image size");
     return m;
   }
-  m.pixel_auroc = pixel_auroc(maps, t.masks);
-  m.aupro = aupro_global(maps, t.masks);
+  const bool moved = t.device_masks.defined() && t.device_masks.device() == maps.device();
+  m.pixel_auroc = pixel_auroc(maps, moved ? t.device_masks : t.masks.to(maps.device()));
+  m.aupro = aupro_global(host_maps, t.masks);
   if (rd4ad) {
     try {  // where RD4AD's compute_pro would fail (a constant map, a mask without normal pixels)
-      m.aupro_rd4ad = aupro_rd4ad(maps, t.masks).mean;
+      m.aupro_rd4ad = aupro_rd4ad(host_maps, t.masks).mean;
     } catch (const Error& e) {
       notes.push_back(std::string("aupro_rd4ad: ") + e.what());
     }
   }
   return m;
+}
+inline RunMetrics run_metrics(const Tensor<double>& maps, const TestSet& t, bool rd4ad, std::vector<std::string>& notes) {
+  return run_metrics(maps, maps.to(Device::cpu()), t, rd4ad, notes);
 }
 
 // The whole protocol on one category. `progress` counts test images (runs x |test| per k);
@@ -345,7 +360,8 @@ inline CategoryResult evaluate_category(models::PackdStudent<float>& model, cons
   for (int64_t k : opt.shots)
     for (int64_t r = 0; r < opt.runs && !any_owned; ++r) any_owned = owns(k, r);
   if (progress && any_owned) progress->set_label(d.category + ": loading");
-  const TestSet t = any_owned ? load_test_set(d, S) : TestSet{};
+  TestSet t = any_owned ? load_test_set(d, S) : TestSet{};
+  if (any_owned && !opt.device.is_cpu()) t.device_masks = t.masks.to(opt.device);
   res.pixel_metrics = t.has_masks;
 
   for (int64_t k : opt.shots) {
@@ -372,11 +388,12 @@ inline CategoryResult evaluate_category(models::PackdStudent<float>& model, cons
         sup.push_back(data::load_image(path, S));
       }
       const Tensor<float> views = train::support_views(cat<float>(sup, 0), aug);  // (kV, 3, S, S)
-      const Tensor<double> maps = anomaly_maps(model, t.images, views, opt, progress);
-      run.metrics = run_metrics(maps, t, opt.aupro_rd4ad, run.notes);
+      const Tensor<double> maps = anomaly_maps(model, t.images, views, opt, progress);  // on opt.device
+      const Tensor<double> host_maps = maps.to(Device::cpu());
+      run.metrics = run_metrics(maps, host_maps, t, opt.aupro_rd4ad, run.notes);
       if (on_run) {
-        const std::vector<double> scores = image_scores(maps).to_vector();
-        on_run(RunMaps{d, k, r, t.images, t.masks, maps, scores}, res);
+        const std::vector<double> scores = image_scores(host_maps).to_vector();
+        on_run(RunMaps{d, k, r, t.images, t.masks, host_maps, scores}, res);
       }
       run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - r0).count();
       if (progress) {

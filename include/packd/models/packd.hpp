@@ -101,6 +101,13 @@ class PackdStudent : public nn::Module<T> {
 
   const PackdConfig& config() const { return cfg_; }
 
+  // Moves the student's parameters and buffers and the teacher's (held apart, not a child) to
+  // `device` in place.
+  void to(Device device) {
+    nn::Module<T>::to(device);
+    teacher->to(device);
+  }
+
   // query (B, 3, H, W); support (B, V, 3, H, W): each query's own support views (already augmented).
   PackdForward<T> forward(const Tensor<T>& query, const Tensor<T>& support) {
     PACKD_CHECK(query.dim() == 4 && query.size(1) == 3, "PACKD: the queries must be (B, 3, H, W), got ", query.shape());
@@ -209,12 +216,10 @@ class PackdStudent : public nn::Module<T> {
     } else {
       // The prototype of largest similarity at each position (ties: the lowest index), gathered
       // from the flattened (B M, C) prototypes: the gradient reaches the chosen ones only.
-      Tensor<int64_t> best = argmax(sim.detach(), 1);                 // (B, N)
-      std::vector<int64_t> flat(std::size_t(B * N));
-      const std::vector<int64_t> b = best.to_vector();
-      for (int64_t q = 0; q < B; ++q)
-        for (int64_t n = 0; n < N; ++n) flat[std::size_t(q * N + n)] = q * M + b[std::size_t(q * N + n)];
-      Tensor<int64_t> index = from_vector<int64_t>(flat).to(p.device());
+      // Row q's prototypes start at q M: index = q M + best, computed on the device (no host copy).
+      Tensor<int64_t> best = argmax(sim.detach(), 1);                                   // (B, N)
+      Tensor<int64_t> first = mul(arange<int64_t>(0, B, 1, p.device()), M).unsqueeze(1);  // (B, 1)
+      Tensor<int64_t> index = add(best, first).reshape({B * N});                        // (B N,)
       g.guide = index_select(p.reshape({B * M, C}), 0, index).reshape({B, H, W, C}).permute({0, 3, 1, 2});
     }
     Tensor<T> total = sum(sim, {1}, true);  // (B, 1, N)

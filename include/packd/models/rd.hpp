@@ -291,6 +291,12 @@ class ReverseDistillation : public nn::Module<T> {
     teacher->requires_grad_(false);
   }
 
+  // Moves the student and the teacher (held apart, not a child) to `device` in place.
+  void to(Device device) {
+    nn::Module<T>::to(device);
+    teacher->to(device);
+  }
+
   // Teacher features of an ImageNet-normalised batch (N, 3, H, W), without autograd.
   std::array<Tensor<T>, 3> teacher_features(const Tensor<T>& x) {
     NoGradGuard no_grad;

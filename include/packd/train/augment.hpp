@@ -46,7 +46,7 @@ Tensor<T> support_views(const Tensor<T>& supports, const std::string& aug) {
     for (int r = 1; r < 4; ++r) views.push_back(rot90(x, r).contiguous());
     if (aug != "regad") continue;
     auto warp = [&](double a, double b, double c, double d, double tx, double ty) {
-      Tensor<T> theta = from_vector<T>({T(a), T(b), T(tx), T(c), T(d), T(ty)}, {1, 2, 3});
+      Tensor<T> theta = from_vector<T>({T(a), T(b), T(tx), T(c), T(d), T(ty)}, {1, 2, 3}, x.device());
       return grid_sample(x, affine_grid(theta, {1, 3, H, W}, false), GridMode::bilinear, GridPadding::reflection, false);
     };
     for (double t : {std::numbers::pi / 16, std::numbers::pi / 8, 3 * std::numbers::pi / 16, std::numbers::pi / 4})
@@ -61,7 +61,7 @@ Tensor<T> support_views(const Tensor<T>& supports, const std::string& aug) {
     // Greyscale on [0, 1] values: x01 = x * std + mean; g = 0.299 r + 0.587 g + 0.114 b; normalise.
     const T mean[3] = {T(0.485), T(0.456), T(0.406)}, stdv[3] = {T(0.229), T(0.224), T(0.225)};
     const T wts[3] = {T(0.299), T(0.587), T(0.114)};
-    Tensor<T> g = zeros<T>({1, 1, H, W});
+    Tensor<T> g = zeros<T>({1, 1, H, W}, x.device());
     for (int c = 0; c < 3; ++c) g = add(g, mul(add(mul(x.narrow(1, c, 1), stdv[c]), mean[c]), wts[c]));
     std::vector<Tensor<T>> chans;
     for (int c = 0; c < 3; ++c) chans.push_back(mul(add(g, -mean[c]), T(1) / stdv[c]));

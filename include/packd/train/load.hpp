@@ -10,7 +10,7 @@
 //        the config's path if that file exists, else a RANDOM teacher with a loud warning (the
 //        student then faces a teacher it never saw: the numbers mean nothing)
 //     4. the student's weights from the checkpoint (strict; the "optim.*" Adam state is skipped)
-//     5. eval mode, on `device`
+//     5. eval mode, on `device` (built and loaded on the host, then moved)
 //
 // Warnings are printed to stderr (unless quiet) and kept in LoadedRun::warnings for reports.
 #include <nlohmann/json.hpp>
@@ -61,6 +61,11 @@ inline TrainOptions train_options_from_json(const nlohmann::json& j, const std::
   field("seed", o.seed, false);
   field("checkpoint_every", o.checkpoint_every, false);
   field("sync_bn", o.sync_bn, false);
+  if (j.contains("device")) {  // where the run trained (informational; absent before CUDA training)
+    std::string device;
+    field("device", device, false);
+    o.device = device_from_name(device, source + ": the run configuration's 'device'");
+  }
   PACKD_CHECK(j.contains("method"), source, ": the run configuration has no 'method' (the PACKD switches)");
   o.method = models::PackdConfig::from_json(j.at("method"));
   PACKD_CHECK(o.image_size >= 32 && o.image_size % 32 == 0, source, ": image_size ", o.image_size,
@@ -167,10 +172,7 @@ inline LoadedRun load_trained(const std::string& run_dir_or_checkpoint, Device d
   r.model->load_state_dict(student, {}, r.checkpoint);
   r.model->eval();
   r.model->teacher->eval();
-  if (!device.is_cpu()) {
-    r.model->to(device);
-    r.model->teacher->to(device);
-  }
+  if (!device.is_cpu()) r.model->to(device);  // student and teacher
   return r;
 }
 

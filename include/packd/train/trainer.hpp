@@ -13,6 +13,10 @@
 //                            and allreduce_s (rank 0's time in the gradient all-reduce)
 //   config.json              the run's configuration (written at the start)
 //
+// Device (TrainOptions::device): the student and the teacher live there and every batch is moved
+// there; the losses for the log and the checkpoint's tensors are copied to the host. A checkpoint
+// holds host tensors only, so a run may resume on another device (device is not compared).
+//
 // Resume (TrainOptions::resume) restores all of it and truncates log.jsonl to the checkpoint's
 // step, so a run killed at any point and resumed ends with the same weights as an uninterrupted
 // run (CPU, same thread count: packd's kernels are deterministic for a fixed thread count).
@@ -50,6 +54,17 @@
 
 namespace packd::train {
 
+// "cpu" or "cuda:N", as Device prints; device_from_name reads it back (config JSON).
+inline std::string device_name(Device d) { return detail::concat(d); }
+inline Device device_from_name(const std::string& name, const std::string& source = "device") {
+  if (name == "cpu") return Device::cpu();
+  if (name.rfind("cuda:", 0) == 0 && name.size() > 5 && name.size() <= 9 &&
+      name.find_first_not_of("0123456789", 5) == std::string::npos)
+    return Device::cuda(std::stoi(name.substr(5)));
+  PACKD_CHECK(false, source, ": device '", name, "' is not cpu or cuda:N");
+  return Device::cpu();  // unreachable
+}
+
 struct TrainOptions {
   std::string backbone = "wide_resnet50_2";
   int64_t base_planes = 64;        // < 64 narrows teacher and student alike (random teacher only: demos, tests)
@@ -68,6 +83,7 @@ struct TrainOptions {
   bool resume = false;
   bool progress = true;
   bool sync_bn = false;            // data-parallel runs: BN statistics over all ranks' queries
+  Device device = Device::cpu();   // where the model trains
   models::PackdConfig method;
 
   nlohmann::json to_json() const {
@@ -75,7 +91,8 @@ struct TrainOptions {
             {"image_size", image_size}, {"shots", shots},           {"batch_size", batch_size},
             {"cats_per_batch", cats_per_batch}, {"epochs", epochs}, {"max_steps", max_steps},
             {"lr", lr},               {"betas", betas},             {"seed", seed},
-            {"checkpoint_every", checkpoint_every}, {"sync_bn", sync_bn}, {"method", method.to_json()}};
+            {"checkpoint_every", checkpoint_every}, {"sync_bn", sync_bn}, {"device", device_name(device)},
+            {"method", method.to_json()}};
   }
 };
 
@@ -112,18 +129,21 @@ struct EpisodeTensors {
   std::vector<int64_t> labels;
 };
 
+// The batch's tensors on `device`: the images (decoded and cached on the host) are moved there
+// and the support views are made there, so only the k supports per query cross to a GPU.
 template <FloatScalar T>
-EpisodeTensors<T> episode_tensors(const std::vector<Query>& batch, ImageCache& cache, const std::string& aug) {
+EpisodeTensors<T> episode_tensors(const std::vector<Query>& batch, ImageCache& cache, const std::string& aug,
+                                  Device device = Device::cpu()) {
   EpisodeTensors<T> e;
   std::vector<Tensor<T>> qs, ss;
   for (const auto& q : batch) {
     qs.push_back(cache.get(q.image).template to<T>().unsqueeze(0));
     std::vector<Tensor<T>> sup;
     for (const auto& s : q.supports) sup.push_back(cache.get(s).template to<T>().unsqueeze(0));
-    ss.push_back(support_views(cat<T>(sup, 0), aug).unsqueeze(0));  // (1, V, 3, S, S)
+    ss.push_back(support_views(cat<T>(sup, 0).to(device), aug).unsqueeze(0));  // (1, V, 3, S, S)
     e.labels.push_back(q.category);
   }
-  e.query = cat<T>(qs, 0);
+  e.query = cat<T>(qs, 0).to(device);
   e.support = cat<T>(ss, 0);
   return e;
 }
@@ -155,6 +175,7 @@ class Trainer {
                 ": the contrastive loss needs queries of at least two categories per batch (or lambda1=0)");
     PACKD_CHECK(o.epochs > 0 || o.max_steps > 0, "nothing to do: --epochs and --max-steps are both 0");
     PACKD_CHECK(o.checkpoint_every > 0, "--checkpoint-every must be positive");
+    check_device_built(o.device, "Trainer");
     Generator gen(o.seed);
     const models::ResNetSpec ts = teacher_spec(o);
     model_ = std::make_shared<models::PackdStudent<float>>(ts, models::rd_spec(ts), o.method, gen);
@@ -162,6 +183,9 @@ class Trainer {
       io::check_torchvision_hash(o.weights);
       model_->teacher->load_state_dict(io::load_weights(o.weights), {}, o.weights);
     }
+    // Initialised (and loaded) on the host, exactly as on the CPU, then moved: the same run on any
+    // device starts from the same weights. The optimiser's state follows the parameters' device.
+    if (!o.device.is_cpu()) model_->to(o.device);
     optim_ = std::make_unique<optim::Adam<float>>(model_->named_parameters(), optim::AdamOptions{.lr = o.lr, .betas = o.betas});
     if (R > 1) {
       dist::check_same_everywhere(*comm_, "training configuration", identity());
@@ -206,7 +230,7 @@ class Trainer {
     const std::vector<Query> batch = sampler_.next();
     const std::size_t share = batch.size() / std::size_t(comm_->size()), first = share * std::size_t(comm_->rank());
     const std::vector<Query> mine(batch.begin() + std::ptrdiff_t(first), batch.begin() + std::ptrdiff_t(first + share));
-    EpisodeTensors<float> e = episode_tensors<float>(mine, cache_, opt_.method.aug);
+    EpisodeTensors<float> e = episode_tensors<float>(mine, cache_, opt_.method.aug, opt_.device);
     model_->train();
     auto f = model_->forward(e.query, e.support);
     auto loss = models::packd_loss(*model_, f, e.labels, models::CdsForm::cheaper, comm_.get());
@@ -228,7 +252,8 @@ class Trainer {
     // rank's state is the same at every checkpoint).
     if (comm_->size() > 1 && !opt_.sync_bn) broadcast_state(/*buffers_only=*/true);
     ++step_;
-    // total, kd, nce, orth per stage: this rank's, then their mean over ranks
+    // total, kd, nce, orth per stage: this rank's (item() copies each to the host), then their
+    // mean over ranks
     std::array<double, 10> v{loss.total.item()};
     for (std::size_t i = 0; i < 3; ++i) {
       v[1 + i] = loss.kd[i].item();
@@ -326,7 +351,8 @@ class Trainer {
     // make a different run.
     nlohmann::json a = c.config, b = opt_.to_json();
     if (!a.contains("sync_bn")) a["sync_bn"] = false;  // checkpoints from before data parallelism
-    for (const char* k : {"epochs", "max_steps", "checkpoint_every"}) a.erase(k), b.erase(k);
+    // The device may change on resume (the checkpoint holds host tensors; older ones lack the key).
+    for (const char* k : {"epochs", "max_steps", "checkpoint_every", "device"}) a.erase(k), b.erase(k);
     PACKD_CHECK(a == b, checkpoint_path(), ": --resume with a different configuration than the checkpoint's:\n  saved ",
                 a.dump(), "\n  now   ", b.dump());
     nn::WeightMap model_part, optim_part;
@@ -353,7 +379,9 @@ class Trainer {
       cats.push_back({{"name", c.name}, {"images", c.images.size()}, {"paths_sha256", io::sha256_hex(
                           reinterpret_cast<const uint8_t*>(paths.data()), paths.size())}});
     }
-    return {{"options", opt_.to_json()}, {"out", opt_.out}, {"categories", cats},
+    nlohmann::json options = opt_.to_json();
+    options.erase("device");  // each rank may drive its own GPU (cuda:local_rank)
+    return {{"options", options}, {"out", opt_.out}, {"categories", cats},
             {"student_parameters", model_->num_parameters()}, {"teacher_parameters", model_->teacher->num_parameters()}};
   }
 

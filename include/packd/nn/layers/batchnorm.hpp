@@ -8,6 +8,7 @@
 // (torch.nn.SyncBatchNorm, dist/sync_batchnorm.hpp); nn::sync_batch_norms sets every layer's.
 #include "packd/dist/sync_batchnorm.hpp"
 #include "packd/nn/module.hpp"
+#include "packd/ops/elementwise.hpp"
 #include "packd/ops/norm.hpp"
 
 namespace packd::nn {
@@ -27,7 +28,8 @@ class BatchNorm2d : public UnaryModule<T> {
   Tensor<T> forward(const Tensor<T>& x) override {  // (N, C, H, W) -> (N, C, H, W)
     if (this->is_training()) {
       NoGradGuard no_grad;
-      num_batches_tracked.fill_(num_batches_tracked.item() + 1);
+      // On the buffer's device: reading it back (item()) would wait for the GPU in every layer.
+      add_(num_batches_tracked, scalar_tensor<int64_t>(1, num_batches_tracked.device()));
     }
     if (this->is_training() && sync_ && sync_->size() > 1)
       return dist::sync_batch_norm2d(x, weight, bias, running_mean, running_var, momentum_, eps_, *sync_);
