@@ -5,7 +5,9 @@
 
 #include <functional>
 #include <memory>
+#include <string>
 
+#include "packd/core/device.hpp"
 #include "packd/dist/communicator.hpp"
 
 namespace packd_cli {
@@ -22,6 +24,13 @@ Run add_demo(CLI::App& app);
 // this process alone. Created on first use, ended by shutdown_world() (MPI_Finalize).
 std::shared_ptr<packd::dist::Communicator> world();
 packd::dist::Communicator* world_if_created();  // null until world() was called
+// This rank's device: under mpirun, "--device cuda" (no index) is the node-local rank's GPU (local
+// rank modulo the visible GPUs), one GPU per process; "cuda:N" and single processes keep theirs.
+packd::Device rank_device(packd::Device requested, const std::string& value);
+// The group for work on `device`: with CUDA tensors on several ranks, NCCL bootstrapped over the
+// MPI ranks when packd is built with NCCL (GPU memory moves directly); otherwise world() (the MPI
+// communicator stages GPU memory through the host).
+std::shared_ptr<packd::dist::Communicator> world_for(packd::Device device);
 void shutdown_world();
 // Throws when started by mpirun with several ranks: `command` does not run distributed.
 void single_rank_only(const char* command);

@@ -1,10 +1,13 @@
 // The packd program's data-parallel group: MPI ranks when the program was started by mpirun (and
 // built with MPI: PACKD_WITH_MPI), else this process alone.
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 #include <string>
 
 #include "commands.hpp"
+#include "packd/backend/cuda_api.hpp"
+#include "packd/dist/nccl.hpp"
 #if PACKD_WITH_MPI
 #include "packd/dist/mpi.hpp"
 #endif
@@ -38,6 +41,31 @@ std::shared_ptr<packd::dist::Communicator> world() {
 }
 
 packd::dist::Communicator* world_if_created() { return slot().get(); }
+
+packd::Device rank_device(packd::Device requested, const std::string& value) {
+  if (!requested.is_cuda() || value != "cuda" || launcher_size() <= 1) return requested;
+  int local = -1;
+  for (const char* v : {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID"})
+    if (const char* s = std::getenv(v)) {
+      local = std::atoi(s);
+      break;
+    }
+  if (local < 0) local = world()->rank();  // one node assumed
+  return packd::Device::cuda(local % std::max(1, packd::cuda::device_count()));
+}
+
+std::shared_ptr<packd::dist::Communicator> world_for(packd::Device device) {
+  std::shared_ptr<packd::dist::Communicator> w = world();
+#if PACKD_WITH_NCCL
+  if (device.is_cuda() && w->size() > 1 && std::string(w->backend()) != "nccl") {
+    w = packd::dist::make_nccl_communicator(w, device.index);
+    slot() = w;  // the NCCL group holds the MPI one; shutdown_world ends both
+  }
+#else
+  (void)device;
+#endif
+  return w;
+}
 
 void single_rank_only(const char* command) {
   PACKD_CHECK(launcher_size() <= 1, "packd ", command, " runs in one process; start it without mpirun (", launcher_size(),

@@ -56,8 +56,8 @@ int run_eval(const EvalArgs& a) {
 #else
   PACKD_CHECK(a.threads <= 0, "--threads: this build has no OpenMP");
 #endif
-  const Device device = parse_device(a.device);
-  const std::shared_ptr<dist::Communicator> comm = world();
+  const Device device = rank_device(parse_device(a.device), a.device);
+  const std::shared_ptr<dist::Communicator> comm = world_for(device);
   const bool root = comm->rank() == 0;
   train::LoadedRun run = train::load_trained(a.checkpoint, device, a.weights, /*quiet=*/!root);
   if (root)

@@ -34,10 +34,10 @@ struct TrainArgs {
 
 int run_train(TrainArgs& a) {
   using namespace packd;
-  const std::shared_ptr<dist::Communicator> comm = world();
+  a.opt.device = rank_device(parse_device(a.device), a.device);
+  const std::shared_ptr<dist::Communicator> comm = world_for(a.opt.device);
   const bool root = comm->rank() == 0;
   a.opt.progress = a.opt.progress && root;
-  a.opt.device = parse_device(a.device);
   for (const auto& [name, value] : a.switches) a.opt.method.set(name, value);
   a.opt.method.validate();
 

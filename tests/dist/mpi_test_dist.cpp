@@ -80,6 +80,29 @@ TEST_CASE("MPI collectives move and reduce CPU memory", "[dist][mpi]") {
   comm().barrier();
 }
 
+TEST_CASE("MPI collectives on CUDA memory go through the host", "[dist][mpi][cuda]") {
+  // every rank decides the same way (same machine), so the collectives below stay matched
+  if (!cuda::cuda_available()) {
+    WARN("skipped: no CUDA device");
+    return;
+  }
+  const int r = comm().rank(), R = comm().size();
+  const Device gpu = Device::cuda(0);
+  Tensor<float> x = full<float>({5}, float(r + 1), gpu);
+  comm().all_reduce(x.data(), 5, DType::float32, dist::ReduceOp::sum, gpu);
+  CHECK(x.to(Device::cpu()).to_vector() == std::vector<float>(5, float(R * (R + 1) / 2)));
+  Tensor<int64_t> b = full<int64_t>({3}, int64_t(r == 1 ? 7 : 0), gpu);
+  comm().broadcast(b.data(), 3 * sizeof(int64_t), 1, gpu);
+  CHECK(b.to(Device::cpu()).to_vector() == std::vector<int64_t>(3, 7));
+  Tensor<double> mine = full<double>({2}, double(r), gpu), all = zeros<double>({2 * R}, gpu);
+  comm().all_gather(mine.data(), all.data(), 2 * sizeof(double), gpu);
+  const std::vector<double> got = all.to(Device::cpu()).to_vector();
+  for (int q = 0; q < R; ++q) CHECK((got[std::size_t(2 * q)] == q && got[std::size_t(2 * q + 1)] == q));
+  Tensor<float> send = full<float>({2 * R}, 1.0f, gpu), recv = zeros<float>({2}, gpu);
+  comm().reduce_scatter_sum(send.data(), recv.data(), 2, DType::float32, gpu);
+  CHECK(recv.to(Device::cpu()).to_vector() == std::vector<float>(2, float(R)));
+}
+
 TEST_CASE("the bucketed all-reduce averages every tensor across buckets", "[dist][mpi]") {
   const int r = comm().rank();
   std::vector<Tensor<float>> ts;

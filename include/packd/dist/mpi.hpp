@@ -16,12 +16,15 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
+#include "packd/core/storage.hpp"
 #include "packd/dist/communicator.hpp"
 
 namespace packd::dist {
@@ -76,8 +79,15 @@ class MpiCommunicator final : public Communicator {
   double timeout_s() const { return timeout_s_; }
   MPI_Comm handle() const { return comm_; }
 
+  // CUDA memory goes through a host copy (copy_bytes): packd does not assume a CUDA-aware MPI. The
+  // NCCL communicator (nccl.hpp) moves GPU memory directly and is what `packd train --device cuda`
+  // uses under mpirun when packd is built with NCCL.
   void all_reduce(void* data, std::size_t count, DType dtype, ReduceOp op, Device device) override {
-    on_cpu(device, "all_reduce");
+    if (device.is_cuda()) {
+      std::vector<std::byte> h = to_host(data, count * std::size_t(dtype_size(dtype)), device);
+      all_reduce(h.data(), count, dtype, op, Device::cpu());
+      return from_host(data, h, device);
+    }
     Armed a(*this, "all_reduce");
     for (std::size_t done = 0; done < count;) {  // MPI counts are int
       const std::size_t n = std::min(count - done, kMaxCount);
@@ -88,7 +98,11 @@ class MpiCommunicator final : public Communicator {
     if (op == ReduceOp::avg) scale(data, count, dtype, 1.0 / double(size_));
   }
   void broadcast(void* data, std::size_t bytes, int root, Device device) override {
-    on_cpu(device, "broadcast");
+    if (device.is_cuda()) {
+      std::vector<std::byte> h = to_host(data, bytes, device);
+      broadcast(h.data(), bytes, root, Device::cpu());
+      return from_host(data, h, device);
+    }
     PACKD_CHECK(root >= 0 && root < size_, "broadcast: root rank ", root, " is not in [0, ", size_, ")");
     Armed a(*this, "broadcast");
     for (std::size_t done = 0; done < bytes;) {
@@ -98,13 +112,22 @@ class MpiCommunicator final : public Communicator {
     }
   }
   void all_gather(const void* send, void* recv, std::size_t bytes, Device device) override {
-    on_cpu(device, "all_gather");
+    if (device.is_cuda()) {
+      std::vector<std::byte> hs = to_host(send, bytes, device), hr(bytes * std::size_t(size_));
+      all_gather(hs.data(), hr.data(), bytes, Device::cpu());
+      return from_host(recv, hr, device);
+    }
     PACKD_CHECK(bytes <= kMaxCount, "all_gather: ", bytes, " bytes per rank is more than one MPI call moves");
     Armed a(*this, "all_gather");
     check(MPI_Allgather(send, int(bytes), MPI_BYTE, recv, int(bytes), MPI_BYTE, comm_), "MPI_Allgather");
   }
   void reduce_scatter_sum(const void* send, void* recv, std::size_t count, DType dtype, Device device) override {
-    on_cpu(device, "reduce_scatter_sum");
+    if (device.is_cuda()) {
+      const std::size_t bytes = count * std::size_t(dtype_size(dtype));
+      std::vector<std::byte> hs = to_host(send, bytes * std::size_t(size_), device), hr(bytes);
+      reduce_scatter_sum(hs.data(), hr.data(), count, dtype, Device::cpu());
+      return from_host(recv, hr, device);
+    }
     PACKD_CHECK(count <= kMaxCount, "reduce_scatter_sum: ", count, " elements per rank is more than one MPI call moves");
     Armed a(*this, "reduce_scatter");
     check(MPI_Reduce_scatter_block(send, recv, int(count), mpi_type(dtype), MPI_SUM, comm_), "MPI_Reduce_scatter_block");
@@ -167,9 +190,13 @@ class MpiCommunicator final : public Communicator {
     MPI_Error_string(rc, text, &len);
     PACKD_CHECK(false, "rank ", rank_, " of ", size_, ": ", call, " failed: ", std::string(text, std::size_t(len)));
   }
-  static void on_cpu(Device device, const char* what) {
-    PACKD_CHECK(device.is_cpu(), "MPI communicator: ", what, " on ", device.is_cuda() ? "CUDA" : "non-CPU",
-                " memory; MPI moves CPU tensors (the NCCL communicator moves CUDA ones)");
+  static std::vector<std::byte> to_host(const void* p, std::size_t bytes, Device device) {
+    std::vector<std::byte> h(bytes);
+    copy_bytes(h.data(), Device::cpu(), p, device, bytes);
+    return h;
+  }
+  static void from_host(void* p, const std::vector<std::byte>& h, Device device) {
+    copy_bytes(p, device, h.data(), Device::cpu(), h.size());
   }
   static MPI_Datatype mpi_type(DType d) {
     switch (d) {
