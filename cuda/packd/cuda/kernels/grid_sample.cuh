@@ -17,27 +17,7 @@ void grid_sample(const T* x, const T* grid, T* y, int64_t N, int64_t C, int64_t 
     const T ix = cpu::grid_source_index(grid[2 * i], W, padding, align_corners);
     const T iy = cpu::grid_source_index(grid[2 * i + 1], H, padding, align_corners);
     const T* xn = x + n * C * H * W;
-    T* out = y + n * C * OH * OW + o;
-    auto inside = [=](int64_t h, int64_t w) { return h >= 0 && h < H && w >= 0 && w < W; };
-    if (bilinear) {
-      const int64_t x0 = int64_t(floor(ix)), y0 = int64_t(floor(iy)), x1 = x0 + 1, y1 = y0 + 1;
-      const T nw = (T(x1) - ix) * (T(y1) - iy), ne = (ix - T(x0)) * (T(y1) - iy);
-      const T sw = (T(x1) - ix) * (iy - T(y0)), se = (ix - T(x0)) * (iy - T(y0));
-      const bool bnw = inside(y0, x0), bne = inside(y0, x1), bsw = inside(y1, x0), bse = inside(y1, x1);
-      for (int64_t c = 0; c < C; ++c) {
-        const T* xc = xn + c * H * W;
-        T v = 0;
-        if (bnw) v += xc[y0 * W + x0] * nw;
-        if (bne) v += xc[y0 * W + x1] * ne;
-        if (bsw) v += xc[y1 * W + x0] * sw;
-        if (bse) v += xc[y1 * W + x1] * se;
-        out[c * OH * OW] = v;
-      }
-    } else {
-      const int64_t xr = int64_t(nearbyint(ix)), yr = int64_t(nearbyint(iy));
-      const bool in = inside(yr, xr);
-      for (int64_t c = 0; c < C; ++c) out[c * OH * OW] = in ? xn[c * H * W + yr * W + xr] : T(0);
-    }
+    cpu::grid_sample_point(xn, y + n * C * OH * OW + o, C, H, W, OH * OW, ix, iy, bilinear);
   });
 }
 

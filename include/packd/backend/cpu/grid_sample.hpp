@@ -51,6 +51,34 @@ PACKD_HOST_DEVICE inline T grid_source_index(T coord, int64_t size, GridPadding 
   return coord;
 }
 
+// Samples every channel of one image xn (C, H, W) at source position (ix, iy) into out[c * plane]:
+// bilinear (corners outside the image count as 0) or the nearest pixel. One output position, shared
+// by the CPU loop below and the CUDA kernel.
+template <class T>
+PACKD_HOST_DEVICE inline void grid_sample_point(const T* xn, T* out, int64_t C, int64_t H, int64_t W, int64_t plane, T ix,
+                                                T iy, bool bilinear) {
+  auto inside = [=](int64_t h, int64_t w) { return h >= 0 && h < H && w >= 0 && w < W; };
+  if (bilinear) {
+    const int64_t x0 = int64_t(std::floor(ix)), y0 = int64_t(std::floor(iy)), x1 = x0 + 1, y1 = y0 + 1;
+    const T nw = (T(x1) - ix) * (T(y1) - iy), ne = (ix - T(x0)) * (T(y1) - iy);
+    const T sw = (T(x1) - ix) * (iy - T(y0)), se = (ix - T(x0)) * (iy - T(y0));
+    const bool bnw = inside(y0, x0), bne = inside(y0, x1), bsw = inside(y1, x0), bse = inside(y1, x1);
+    for (int64_t c = 0; c < C; ++c) {
+      const T* xc = xn + c * H * W;
+      T v = 0;
+      if (bnw) v += xc[y0 * W + x0] * nw;
+      if (bne) v += xc[y0 * W + x1] * ne;
+      if (bsw) v += xc[y1 * W + x0] * sw;
+      if (bse) v += xc[y1 * W + x1] * se;
+      out[c * plane] = v;
+    }
+  } else {
+    const int64_t xr = int64_t(std::nearbyint(ix)), yr = int64_t(std::nearbyint(iy));
+    const bool in = inside(yr, xr);
+    for (int64_t c = 0; c < C; ++c) out[c * plane] = in ? xn[c * H * W + yr * W + xr] : T(0);
+  }
+}
+
 // x (N, C, H, W) contiguous, grid (N, OH, OW, 2) contiguous -> y (N, C, OH, OW).
 template <class T>
 void grid_sample_kernel(const T* x, const T* grid, T* y, int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH,
@@ -65,27 +93,7 @@ void grid_sample_kernel(const T* x, const T* grid, T* y, int64_t N, int64_t C, i
         const T* gp = grid + ((n * OH + oh) * OW + ow) * 2;
         const T ix = grid_source_index(gp[0], W, padding, align_corners);
         const T iy = grid_source_index(gp[1], H, padding, align_corners);
-        T* out = y + n * C * OH * OW + oh * OW + ow;
-        auto inside = [&](int64_t h, int64_t w) { return h >= 0 && h < H && w >= 0 && w < W; };
-        if (bilinear) {
-          const int64_t x0 = int64_t(std::floor(ix)), y0 = int64_t(std::floor(iy)), x1 = x0 + 1, y1 = y0 + 1;
-          const T nw = (T(x1) - ix) * (T(y1) - iy), ne = (ix - T(x0)) * (T(y1) - iy);
-          const T sw = (T(x1) - ix) * (iy - T(y0)), se = (ix - T(x0)) * (iy - T(y0));
-          const bool bnw = inside(y0, x0), bne = inside(y0, x1), bsw = inside(y1, x0), bse = inside(y1, x1);
-          for (int64_t c = 0; c < C; ++c) {
-            const T* xc = xn + c * H * W;
-            T v = 0;
-            if (bnw) v += xc[y0 * W + x0] * nw;
-            if (bne) v += xc[y0 * W + x1] * ne;
-            if (bsw) v += xc[y1 * W + x0] * sw;
-            if (bse) v += xc[y1 * W + x1] * se;
-            out[c * OH * OW] = v;
-          }
-        } else {
-          const int64_t xr = int64_t(std::nearbyint(ix)), yr = int64_t(std::nearbyint(iy));
-          const bool in = inside(yr, xr);
-          for (int64_t c = 0; c < C; ++c) out[c * OH * OW] = in ? xn[c * H * W + yr * W + xr] : T(0);
-        }
+        grid_sample_point(xn, y + n * C * OH * OW + oh * OW + ow, C, H, W, OH * OW, ix, iy, bilinear);
       }
     }
   });
