@@ -21,24 +21,7 @@ void max_pool2d_fwd(T* y, int64_t* idx, const T* x, int64_t P, const Pool2dGeom&
   for_each_index(P * g.OH * g.OW, [=] __device__(int64_t o) {
     const int64_t ow = o % g.OW, oh = (o / g.OW) % g.OH, p = o / (g.OW * g.OH);
     const T* xp = x + p * g.H * g.W;
-    int64_t h0 = oh * g.sh - g.ph;
-    const int64_t h1 = std::min(h0 + (g.kh - 1) * g.dh + 1, g.H);
-    while (h0 < 0) h0 += g.dh;
-    int64_t w0 = ow * g.sw - g.pw;
-    const int64_t w1 = std::min(w0 + (g.kw - 1) * g.dw + 1, g.W);
-    while (w0 < 0) w0 += g.dw;
-    int64_t best = h0 * g.W + w0;
-    T m = -std::numeric_limits<T>::infinity();
-    for (int64_t h = h0; h < h1; h += g.dh)
-      for (int64_t w = w0; w < w1; w += g.dw) {
-        const T v = xp[h * g.W + w];
-        if (v > m || v != v) {  // NaN wins the window
-          m = v;
-          best = h * g.W + w;
-        }
-      }
-    y[o] = m;
-    idx[o] = best;
+    y[o] = backend::max_window(xp, g, oh, ow, idx[o]);
   });
 }
 

@@ -36,28 +36,8 @@ void max_pool2d_fwd(T* y, int64_t* idx, const T* x, int64_t P, const Pool2dGeom&
     const T* xp = x + p * g.H * g.W;
     T* yp = y + p * g.OH * g.OW;
     int64_t* ip = idx + p * g.OH * g.OW;
-    for (int64_t oh = 0; oh < g.OH; ++oh) {
-      int64_t h0 = oh * g.sh - g.ph;
-      const int64_t h1 = std::min(h0 + (g.kh - 1) * g.dh + 1, g.H);
-      while (h0 < 0) h0 += g.dh;
-      for (int64_t ow = 0; ow < g.OW; ++ow) {
-        int64_t w0 = ow * g.sw - g.pw;
-        const int64_t w1 = std::min(w0 + (g.kw - 1) * g.dw + 1, g.W);
-        while (w0 < 0) w0 += g.dw;
-        int64_t best = h0 * g.W + w0;
-        T m = -std::numeric_limits<T>::infinity();
-        for (int64_t h = h0; h < h1; h += g.dh)
-          for (int64_t w = w0; w < w1; w += g.dw) {
-            const T v = xp[h * g.W + w];
-            if (v > m || std::isnan(v)) {
-              m = v;
-              best = h * g.W + w;
-            }
-          }
-        yp[oh * g.OW + ow] = m;
-        ip[oh * g.OW + ow] = best;
-      }
-    }
+    for (int64_t oh = 0; oh < g.OH; ++oh)
+      for (int64_t ow = 0; ow < g.OW; ++ow) yp[oh * g.OW + ow] = backend::max_window(xp, g, oh, ow, ip[oh * g.OW + ow]);
   });
 }
 
