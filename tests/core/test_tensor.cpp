@@ -184,3 +184,12 @@ TEST_CASE("CUDA memory round trip (runs only where a GPU is present)", "[tensor]
   CHECK(g.slice(0, 1, 2).slice(1, 2, 3).item() == h.at({2, 1}));
   CHECK_THROWS_PACKD(exp(g), "exp: no CUDA kernel in this version of packd");
 }
+
+TEST_CASE("empty_pinned is ordinary host memory without a CUDA device", "[tensor]") {
+  if (cuda::cuda_available()) return;  // the page-locked case is in tests/cuda/test_cuda_core.cpp
+  Tensor<float> p = empty_pinned<float>({2, 3});
+  CHECK(p.device().is_cpu());
+  CHECK(p.shape() == Shape{2, 3});
+  p.fill_(1.5f);
+  CHECK(sum(p).item() == 9.0f);
+}

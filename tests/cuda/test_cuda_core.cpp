@@ -155,3 +155,12 @@ TEST_CASE("CUDA errors are packd errors naming the devices", "[cuda]") {
   CHECK_THROWS_PACKD(add(a, b), "one device");
   CHECK_THROWS_PACKD(b.at({0}), "copy it to the CPU");
 }
+
+TEST_CASE("empty_pinned gives page-locked host memory that copies to the GPU", "[cuda][allocator]") {
+  PACKD_SKIP_WITHOUT_CUDA();
+  Tensor<float> p = empty_pinned<float>({3, 4});
+  CHECK(p.device().is_cpu());
+  Tensor<float> src = random_input({3, 4}, 17, false);
+  p.copy_(src);
+  CHECK_CLOSE(p.to(kCuda).to(Device::cpu()), src, 0, 0);
+}

@@ -90,6 +90,20 @@ Tensor<T> from_buffer(T* data, const Shape& shape, std::function<void(void*)> de
   return Tensor<T>::from_storage(std::move(storage), shape, strides, 0);
 }
 
+// An uninitialised host tensor in page-locked memory (cudaMallocHost), for host buffers copied to a
+// GPU (the trainer's batches): the copy is a direct DMA instead of a staged one. Ordinary host
+// memory where there is no CUDA device (or no CUDA backend), so the same code runs everywhere.
+template <Scalar T>
+Tensor<T> empty_pinned(const Shape& shape) {
+#if PACKD_WITH_CUDA
+  if (cuda::cuda_available()) {
+    void* p = cuda::pinned_allocate(std::size_t(shape.numel()) * sizeof(T));
+    return from_buffer<T>(static_cast<T*>(p), shape, [](void* q) { cuda::pinned_deallocate(q); });
+  }
+#endif
+  return Tensor<T>::empty(shape);
+}
+
 // [start, end) in steps of `step`, as torch.arange: ceil((end - start) / step) elements.
 template <Scalar T>
 Tensor<T> arange(T start, T end, T step = T(1), Device device = Device::cpu()) {

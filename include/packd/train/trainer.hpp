@@ -130,21 +130,31 @@ struct EpisodeTensors {
 };
 
 // The batch's tensors on `device`: the images (decoded and cached on the host) are moved there
-// and the support views are made there, so only the k supports per query cross to a GPU.
+// and the support views are made there, so only the k supports per query cross to a GPU. For a
+// GPU the host side is assembled in page-locked memory (empty_pinned): one DMA per tensor.
 template <FloatScalar T>
 EpisodeTensors<T> episode_tensors(const std::vector<Query>& batch, ImageCache& cache, const std::string& aug,
                                   Device device = Device::cpu()) {
+  // images (n, 3, S, S) of the cache, stacked into one host tensor (pinned for a GPU)
+  auto stack = [&](const std::vector<std::string>& paths) {
+    std::vector<Tensor<T>> imgs;
+    for (const auto& p : paths) imgs.push_back(cache.get(p).template to<T>().unsqueeze(0));
+    Tensor<T> host = cat<T>(imgs, 0);
+    if (device.is_cpu()) return host;
+    Tensor<T> pinned = empty_pinned<T>(host.shape());
+    pinned.copy_(host);
+    return pinned.to(device);
+  };
   EpisodeTensors<T> e;
-  std::vector<Tensor<T>> qs, ss;
+  std::vector<std::string> query_paths;
+  std::vector<Tensor<T>> ss;
   for (const auto& q : batch) {
-    qs.push_back(cache.get(q.image).template to<T>().unsqueeze(0));
-    std::vector<Tensor<T>> sup;
-    for (const auto& s : q.supports) sup.push_back(cache.get(s).template to<T>().unsqueeze(0));
-    ss.push_back(support_views(cat<T>(sup, 0).to(device), aug).unsqueeze(0));  // (1, V, 3, S, S)
+    query_paths.push_back(q.image);
+    ss.push_back(support_views(stack(q.supports), aug).unsqueeze(0));  // (1, V, 3, S, S)
     e.labels.push_back(q.category);
   }
-  e.query = cat<T>(qs, 0).to(device);
-  e.support = cat<T>(ss, 0);
+  e.query = stack(query_paths);  // (B, 3, S, S)
+  e.support = cat<T>(ss, 0);     // (B, V, 3, S, S)
   return e;
 }
 
