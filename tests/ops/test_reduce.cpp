@@ -43,6 +43,19 @@ TEST_CASE("max gradient is split between ties, argmax takes the first", "[reduce
   CHECK(argmin(from_vector<double>({2.0, 1.0, 1.0})).item() == 1);
 }
 
+TEST_CASE("amax of -inf values is -inf (a fully masked row), its gradient split evenly", "[reduce]") {
+  for (Device dev : testing::test_devices()) {
+    INFO("on " << dev);
+    const float inf = std::numeric_limits<float>::infinity();
+    Tensor<float> x = from_vector<float>({-inf, -inf, 1.0f, 2.0f}, {2, 2}).to(dev).requires_grad_();
+    Tensor<float> m = amax(x, {1});
+    CHECK(m.to(Device::cpu()).to_vector() == std::vector<float>{-inf, 2.0f});
+    sum(m).backward();
+    CHECK(x.grad().to(Device::cpu()).to_vector() == std::vector<float>{0.5f, 0.5f, 0.0f, 1.0f});
+    CHECK(amin(from_vector<float>({inf, inf}).to(dev)).item() == inf);
+  }
+}
+
 TEST_CASE("NaN propagates through max and wins argmax", "[reduce]") {
   Tensor<float> x = from_vector<float>({1.0f, NAN, 5.0f});
   CHECK(std::isnan(amax(x).item()));

@@ -149,9 +149,9 @@ class LibraryHandles {
   template <class Create>
   static Handle get(Create create) {
     const std::size_t device = std::size_t(current_device());
-    thread_local Mine mine;
-    if (mine.by_device.size() <= device) mine.by_device.resize(device + 1, Handle{});
-    Handle& handle = mine.by_device[device];
+    Mine& m = mine();
+    if (m.by_device.size() <= device) m.by_device.resize(device + 1, Handle{});
+    Handle& handle = m.by_device[device];
     if (!handle) {
       Shared& pool = shared();
       {
@@ -190,6 +190,10 @@ class LibraryHandles {
       }
     }
   };
+  static Mine& mine() {  // one per thread and Handle type (not per Create)
+    thread_local Mine m;
+    return m;
+  }
 };
 
 // Folds v[0..K) over the thread block with op (associative: a sum, a max) and gives every thread

@@ -73,7 +73,12 @@ inline void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_de
 #if PACKD_WITH_CUDA
   if (dst_dev.is_cuda() && src_dev.is_cpu()) return cuda::copy_host_to_device(dst, src, n, dst_dev.index);
   if (dst_dev.is_cpu() && src_dev.is_cuda()) return cuda::copy_device_to_host(dst, src, n, src_dev.index);
-  return cuda::copy_device_to_device(dst, src, n, dst_dev.index);
+  if (dst_dev == src_dev) return cuda::copy_device_to_device(dst, src, n, dst_dev.index);  // ordered on its stream
+  // GPU to GPU: the copy runs on the target's stream, which is not ordered after the source's (src
+  // may still be being written there, and its next user there would not wait for the copy): drain both.
+  cuda::synchronize(src_dev.index);
+  cuda::copy_device_to_device(dst, src, n, dst_dev.index);
+  cuda::synchronize(dst_dev.index);
 #else
   PACKD_CHECK(false, "copy between ", src_dev, " and ", dst_dev, ": packd was built without the CUDA backend");
 #endif

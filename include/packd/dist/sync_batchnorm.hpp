@@ -12,6 +12,8 @@
 // Built from differentiable ops and dist::all_reduce_sum, whose backward all-reduces the statistics'
 // gradients: the input gradient then runs through the global statistics, as in SyncBatchNorm.
 // Two passes (mean, then the centred second moment) rather than E[x^2] - E[x]^2, for accuracy.
+#include "packd/backend/cuda/norm.hpp"
+#include "packd/backend/dispatch.hpp"
 #include "packd/dist/autograd.hpp"
 #include "packd/ops/elementwise.hpp"
 #include "packd/ops/reduce.hpp"
@@ -38,15 +40,21 @@ Tensor<T> sync_batch_norm2d(const Tensor<T>& x, const Tensor<T>& weight, const T
   if (running_mean.defined()) {
     NoGradGuard no_grad;
     const Tensor<T> mean_c = mean.contiguous(), var_c = var.contiguous();  // (C,)
-    const T* m = mean_c.data();
-    T* rm = running_mean.data();
-    T* rv = running_var.data();
     const int64_t ms = running_mean.stride(0), vs = running_var.stride(0);
     const double unbias = count / (count - 1);
-    for (int64_t c = 0; c < C; ++c) {
-      rm[c * ms] = T((1 - momentum) * double(rm[c * ms]) + momentum * double(m[c]));
-      rv[c * vs] = T((1 - momentum) * double(rv[c * vs]) + momentum * double(var_c.data()[c]) * unbias);
-    }
+    backend::dispatch("sync_batch_norm2d", x.device(), [&] {
+      const T *m = mean_c.data(), *v = var_c.data();
+      T* rm = running_mean.data();
+      T* rv = running_var.data();
+      for (int64_t c = 0; c < C; ++c) {
+        rm[c * ms] = T((1 - momentum) * double(rm[c * ms]) + momentum * double(m[c]));
+        rv[c * vs] = T((1 - momentum) * double(rv[c * vs]) + momentum * double(v[c]) * unbias);
+      }
+    }, [&] {
+      const Tensor<T> var_unbiased = mul(var_c, T(unbias));  // (C,): rounded to T once before the update
+      cuda::batch_norm_update_running(running_mean.data(), ms, running_var.data(), vs, mean_c.data(), var_unbiased.data(), C,
+                                      momentum);
+    });
     running_mean.bump_version();
     running_var.bump_version();
   }

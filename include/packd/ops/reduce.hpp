@@ -113,10 +113,15 @@ Tensor<T> extremum(const Tensor<T>& x, const Dims& dims, bool keepdim, const cha
       if (std::isnan(a)) return !std::isnan(b);
     return Max ? a > b : a < b;
   };
-  const T init = Max ? std::numeric_limits<T>::lowest() : std::numeric_limits<T>::max();
+  // ±inf, not lowest()/max(), so that a reduction over -inf values (a fully masked row) gives -inf
+  using lim = std::numeric_limits<T>;
+  const T init = lim::has_infinity ? (Max ? -lim::infinity() : lim::infinity()) : (Max ? lim::lowest() : lim::max());
   auto step = [better](T acc, T v, int64_t) { return better(v, acc) ? v : acc; };
   Tensor<T> out = reduce<T>(x, p, op, init, step, [better](T a, T b) { return better(b, a) ? b : a; }, [](T a) { return a; },
-                            [&](T* o) { cuda::reduce_kernel(o, x.data(), x.shape(), x.strides(), p.mask, Max ? cuda::ReduceOp::max : cuda::ReduceOp::min, 1.0); });
+                            [&](T* o) {
+                              cuda::reduce_kernel(o, x.data(), x.shape(), x.strides(), p.mask,
+                                                  Max ? cuda::ReduceOp::max : cuda::ReduceOp::min, 1.0);
+                            });
   if constexpr (FloatScalar<T>) {
     if (any_requires_grad(x))
       record<T>(op, {&x}, out, [sx = save(x, op), so = save(out, op), keep = p.keep_shape, d = dims](const Tensor<T>& g, const Node<T>&) {

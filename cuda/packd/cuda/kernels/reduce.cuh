@@ -90,7 +90,10 @@ struct ExtremumOp {
     if (is_nan(a)) return !is_nan(b);
     return Max ? a > b : a < b;
   }
-  __device__ T init() const { return Max ? std::numeric_limits<T>::lowest() : std::numeric_limits<T>::max(); }
+  __device__ T init() const {  // ±inf for floats, as the CPU: an all -inf reduction gives -inf
+    using lim = std::numeric_limits<T>;
+    return lim::has_infinity ? (Max ? -lim::infinity() : lim::infinity()) : (Max ? lim::lowest() : lim::max());
+  }
   __device__ T step(T acc, T v, int64_t) const { return better(v, acc) ? v : acc; }
   __device__ T combine(T a, T b) const { return better(b, a) ? b : a; }
   __device__ T finish(T a) const { return a; }
