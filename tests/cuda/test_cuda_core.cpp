@@ -164,3 +164,9 @@ TEST_CASE("empty_pinned gives page-locked host memory that copies to the GPU", "
   p.copy_(src);
   CHECK_CLOSE(p.to(kCuda).to(Device::cpu()), src, 0, 0);
 }
+
+TEST_CASE("an elementwise op on a functor without CUDA kernels stops with an error naming it", "[cuda][elementwise]") {
+  PACKD_SKIP_WITHOUT_CUDA();
+  Tensor<float> x = ones<float>({4}, kCuda);
+  CHECK_THROWS_PACKD(detail::map<float>(x, "square", [](float v) { return v * v; }), "square: no CUDA kernel");
+}

@@ -128,3 +128,25 @@ struct Where { template <class T> PACKD_HOST_DEVICE T operator()(T c, T x, T y) 
 #define PACKD_UNARY_FUNCTORS_FLOAT(X) X(Exp) X(Log) X(Sqrt) X(Rsqrt) X(Sigmoid) X(Tanh) X(PowScalar)
 #define PACKD_TERNARY_FUNCTORS_FLOAT(X) \
   X(NegGrad) X(ExpGrad) X(LogGrad) X(SqrtGrad) X(RsqrtGrad) X(AbsGrad) X(ReluGrad) X(SigmoidGrad) X(TanhGrad) X(PowScalarGrad) X(ClampGrad)
+
+namespace packd::fn {
+// Whether the CUDA backend has elementwise kernels for functor F (the lists above, Fill, Cast). An
+// op built on detail::map with a functor of its own (a lambda) runs on the CPU, and on a CUDA
+// tensor stops with an error naming the op instead of failing to link.
+template <class F>
+inline constexpr bool has_cuda_kernel = false;
+#define PACKD_FN_HAS_CUDA_KERNEL(F) \
+  template <>                       \
+  inline constexpr bool has_cuda_kernel<F> = true;
+PACKD_BINARY_FUNCTORS_ANY(PACKD_FN_HAS_CUDA_KERNEL)
+PACKD_UNARY_FUNCTORS_ANY(PACKD_FN_HAS_CUDA_KERNEL)
+PACKD_TERNARY_FUNCTORS_ANY(PACKD_FN_HAS_CUDA_KERNEL)
+PACKD_BINARY_FUNCTORS_FLOAT(PACKD_FN_HAS_CUDA_KERNEL)
+PACKD_UNARY_FUNCTORS_FLOAT(PACKD_FN_HAS_CUDA_KERNEL)
+PACKD_TERNARY_FUNCTORS_FLOAT(PACKD_FN_HAS_CUDA_KERNEL)
+#undef PACKD_FN_HAS_CUDA_KERNEL
+template <class T>
+inline constexpr bool has_cuda_kernel<Fill<T>> = true;
+template <class To>
+inline constexpr bool has_cuda_kernel<Cast<To>> = true;
+}  // namespace packd::fn

@@ -32,12 +32,19 @@ void check_same_device(const Tensor<T>& a, const Tensor<T>& b, const char* op) {
               a.shape(), ") and ", b.device(), " (shape ", b.shape(), ")");
 }
 
+// Elementwise ops run on CUDA when the backend instantiates their functor (fn::has_cuda_kernel: every
+// functor of packd/backend/functors.hpp); an op built here on a lambda of its own is CPU-only, and
+// a CUDA tensor then stops with an error naming the op.
+
 // out = f(x) over a new contiguous tensor.
 template <Scalar To, Scalar T, class F>
 Tensor<To> map(const Tensor<T>& x, const char* op, F f) {
   Tensor<To> out = Tensor<To>::empty(x.shape(), x.device());
-  backend::dispatch(op, x.device(), [&] { cpu::unary_kernel(out.data(), out.shape(), out.strides(), x.data(), x.strides(), f); },
-                    [&] { cuda::unary_kernel(out.data(), out.shape(), out.strides(), x.data(), x.strides(), f); });
+  const Shape &shape = out.shape(), &so = out.strides(), &sx = x.strides();
+  backend::dispatch(op, x.device(), [&] { cpu::unary_kernel(out.data(), shape, so, x.data(), sx, f); }, [&] {
+    if constexpr (fn::has_cuda_kernel<F>) cuda::unary_kernel(out.data(), shape, so, x.data(), sx, f);
+    else backend::no_cuda_kernel{op}();
+  });
   return out;
 }
 
@@ -47,9 +54,11 @@ Tensor<To> map(const Tensor<T>& a, const Tensor<T>& b, const char* op, F f) {
   check_same_device(a, b, op);
   const Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
   Tensor<To> out = Tensor<To>::empty(shape, a.device());
-  const Shape sa = broadcast_strides(a, shape), sb = broadcast_strides(b, shape);
-  backend::dispatch(op, a.device(), [&] { cpu::binary_kernel(out.data(), shape, out.strides(), a.data(), sa, b.data(), sb, f); },
-                    [&] { cuda::binary_kernel(out.data(), shape, out.strides(), a.data(), sa, b.data(), sb, f); });
+  const Shape &so = out.strides(), sa = broadcast_strides(a, shape), sb = broadcast_strides(b, shape);
+  backend::dispatch(op, a.device(), [&] { cpu::binary_kernel(out.data(), shape, so, a.data(), sa, b.data(), sb, f); }, [&] {
+    if constexpr (fn::has_cuda_kernel<F>) cuda::binary_kernel(out.data(), shape, so, a.data(), sa, b.data(), sb, f);
+    else backend::no_cuda_kernel{op}();
+  });
   return out;
 }
 
@@ -60,10 +69,12 @@ Tensor<T>& map_inplace(Tensor<T>& self, const Tensor<T>& other, const char* op, 
   check_same_device(self, other, op);
   PACKD_CHECK(other.dim() <= self.dim() && broadcast_shapes(self.shape(), other.shape(), op) == self.shape(), op,
               ": the result of broadcasting ", other.shape(), " to ", self.shape(), " would not fit in place");
-  const Shape so = broadcast_strides(other, self.shape());
-  backend::dispatch(op, self.device(),
-                    [&] { cpu::binary_kernel(self.data(), self.shape(), self.strides(), self.data(), self.strides(), other.data(), so, f); },
-                    [&] { cuda::binary_kernel(self.data(), self.shape(), self.strides(), self.data(), self.strides(), other.data(), so, f); });
+  const Shape &shape = self.shape(), &ss = self.strides(), so = broadcast_strides(other, self.shape());
+  T* p = self.data();
+  backend::dispatch(op, self.device(), [&] { cpu::binary_kernel(p, shape, ss, p, ss, other.data(), so, f); }, [&] {
+    if constexpr (fn::has_cuda_kernel<F>) cuda::binary_kernel(p, shape, ss, p, ss, other.data(), so, f);
+    else backend::no_cuda_kernel{op}();
+  });
   self.bump_version();
   return self;
 }
@@ -196,8 +207,10 @@ Tensor<T> unary_op(const Tensor<T>& x, const char* op, F f, Grad grad) {
           cpu::ternary_kernel(gx.data(), g.shape(), gx.strides(), g.data(), g.strides(), xv.data(), xv.strides(),
                               yv.data(), yv.strides(), grad);
         }, [&] {
-          cuda::ternary_kernel(gx.data(), g.shape(), gx.strides(), g.data(), g.strides(), xv.data(), xv.strides(),
-                               yv.data(), yv.strides(), grad);
+          if constexpr (fn::has_cuda_kernel<Grad>)
+            cuda::ternary_kernel(gx.data(), g.shape(), gx.strides(), g.data(), g.strides(), xv.data(), xv.strides(),
+                                 yv.data(), yv.strides(), grad);
+          else backend::no_cuda_kernel{op}();
         });
         return Grads<T>{gx};
       });
@@ -289,9 +302,11 @@ Tensor<T> where(const Tensor<T>& cond, const Tensor<T>& a, const Tensor<T>& b) {
   Tensor<T> out = Tensor<T>::empty(shape, a.device());
   const Shape sc = detail::broadcast_strides(cond, shape), sa = detail::broadcast_strides(a, shape),
               sb = detail::broadcast_strides(b, shape);
+  T* o = out.data();
+  const Shape& so = out.strides();
   backend::dispatch("where", a.device(),
-                    [&] { cpu::ternary_kernel(out.data(), shape, out.strides(), cond.data(), sc, a.data(), sa, b.data(), sb, fn::Where{}); },
-                    [&] { cuda::ternary_kernel(out.data(), shape, out.strides(), cond.data(), sc, a.data(), sa, b.data(), sb, fn::Where{}); });
+                    [&] { cpu::ternary_kernel(o, shape, so, cond.data(), sc, a.data(), sa, b.data(), sb, fn::Where{}); },
+                    [&] { cuda::ternary_kernel(o, shape, so, cond.data(), sc, a.data(), sa, b.data(), sb, fn::Where{}); });
   if constexpr (FloatScalar<T>) {
     if (any_requires_grad(a, b)) {
       record<T>("where", {&a, &b}, out, [sc = save(cond, "where"), sa = a.shape(), sb = b.shape()](const Tensor<T>& g, const Node<T>& n) {
