@@ -2,6 +2,8 @@
 // to 1/32 of its width, random teacher): a run trained on three categories is loaded back from its
 // checkpoint and evaluated on the fourth; the reports exist and parse, the support draws are
 // recorded and repeatable, the metrics are probabilities, the overlays decode.
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -20,7 +22,19 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string kData = "protocol_synthetic";
+// CTest runs each test case as its own process, in parallel: the data and the trained run that
+// several cases share are made per process (names with the pid) and removed when it exits.
+struct ProcessDirs {
+  const std::string data = "protocol_synthetic_" + std::to_string(::getpid());
+  const std::string run = "protocol_run_" + std::to_string(::getpid());
+  ~ProcessDirs() {
+    std::error_code ec;
+    fs::remove_all(data, ec);
+    fs::remove_all(run, ec);
+  }
+};
+const ProcessDirs kDirs;
+const std::string& kData = kDirs.data;
 const std::vector<std::string> kTrainCats{"checker", "disc", "stripes"};
 const std::string kTestCat = "ring";
 
@@ -37,7 +51,7 @@ void make_data() {
 
 // A tiny trained run (3 steps), made once.
 std::string trained_run() {
-  static const std::string dir = "protocol_run";
+  static const std::string& dir = kDirs.run;
   static bool done = false;
   if (done) return dir;
   make_data();
