@@ -28,23 +28,7 @@ namespace packd::cuda {
 
 namespace {
 
-// A device buffer from the caching allocator for one call (nullptr for 0 bytes). Freed while the
-// cuDNN call may still be queued: safe, because every later user of the block is ordered after it
-// on the same stream (Note [CUDA caching allocator]).
-class Workspace {
- public:
-  explicit Workspace(std::size_t nbytes) : device_(current_device()), nbytes_(nbytes), p_(device_allocate(nbytes, device_)) {}
-  ~Workspace() { device_deallocate(p_, nbytes_, device_); }
-  Workspace(const Workspace&) = delete;
-  Workspace& operator=(const Workspace&) = delete;
-  void* get() const { return p_; }
-  std::size_t size() const { return nbytes_; }
-
- private:
-  int device_;
-  std::size_t nbytes_;
-  void* p_;
-};
+using Workspace = DeviceBuffer<std::byte>;  // cuDNN workspace: size() bytes
 
 // The largest workspace the algorithm search offers: algorithms that want more (some FFT
 // variants want gigabytes) are not considered.

@@ -35,23 +35,6 @@ std::optional<Layout> blas_layout(int64_t rows, int64_t cols, int64_t rs, int64_
   return std::nullopt;
 }
 
-// A device buffer from the caching allocator for the duration of one call. Freed while the
-// kernels that use it may still be queued: safe, because every later user of the block is
-// ordered after them on the same stream (Note [CUDA caching allocator]).
-class Scratch {
- public:
-  explicit Scratch(std::size_t nbytes) : device_(current_device()), nbytes_(nbytes), p_(device_allocate(nbytes, device_)) {}
-  ~Scratch() { device_deallocate(p_, nbytes_, device_); }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  void* get() const { return p_; }
-
- private:
-  int device_;
-  std::size_t nbytes_;
-  void* p_;
-};
-
 // An operand as cuBLAS reads it.
 template <class T>
 struct BlasOperand {
@@ -64,10 +47,10 @@ struct BlasOperand {
 // into `scratch` as contiguous row-major matrices.
 template <class T>
 BlasOperand<T> blas_operand(int64_t batch, int64_t rows, int64_t cols, const T* x, int64_t rs, int64_t cs, int64_t bs,
-                            std::optional<Scratch>& scratch) {
+                            std::optional<DeviceBuffer<T>>& scratch) {
   if (const std::optional<Layout> l = blas_layout(rows, cols, rs, cs)) return {x, *l, batch == 1 ? 0 : bs};
-  scratch.emplace(sizeof(T) * std::size_t(batch * rows * cols));
-  T* dense = static_cast<T*>(scratch->get());  // (batch, rows, cols)
+  scratch.emplace(std::size_t(batch * rows * cols));
+  T* dense = scratch->get();  // (batch, rows, cols)
   copy_kernel<T, T>(dense, Shape{batch, rows, cols}, Shape{rows * cols, cols, 1}, x, Shape{bs, rs, cs});
   return {dense, Layout{true, cols}, rows * cols};
 }
@@ -121,7 +104,7 @@ void gemm_batched(int64_t batch, int64_t M, int64_t N, int64_t K, T alpha, const
       });
       return;
     }
-    std::optional<Scratch> scratch_a, scratch_b, scratch_c;
+    std::optional<DeviceBuffer<T>> scratch_a, scratch_b, scratch_c;
     const BlasOperand<T> A = blas_operand(batch, M, K, a, rs_a, cs_a, bs_a, scratch_a);  // (batch, M, K)
     const BlasOperand<T> B = blas_operand(batch, K, N, b, rs_b, cs_b, bs_b, scratch_b);  // (batch, K, N)
     T* cp = c;  // (batch, M, N), where cuBLAS writes
@@ -130,8 +113,8 @@ void gemm_batched(int64_t batch, int64_t M, int64_t N, int64_t K, T alpha, const
     if (const std::optional<Layout> l = blas_layout(M, N, rs_c, cs_c)) {
       lc = *l;
     } else {
-      scratch_c.emplace(sizeof(T) * std::size_t(batch * M * N));
-      cp = static_cast<T*>(scratch_c->get());
+      scratch_c.emplace(std::size_t(batch * M * N));
+      cp = scratch_c->get();
       lc = Layout{true, N};
       bsc = M * N;
       if (beta != T(0)) copy_kernel<T, T>(cp, Shape{batch, M, N}, Shape{M * N, N, 1}, c, Shape{bs_c, rs_c, cs_c});

@@ -40,25 +40,6 @@ struct ThrustAllocator {
   void deallocate(char* p, std::size_t n) { device_deallocate(p, n, device); }
 };
 
-// n elements of device memory from the caching allocator, freed at scope exit (all users are
-// ordered on the packd stream, so the block's reuse waits for them).
-template <class T>
-class DeviceBuffer {
- public:
-  DeviceBuffer(std::size_t n, int device) : n_(n), device_(device) {
-    if (n_ > 0) p_ = static_cast<T*>(device_allocate(n_ * sizeof(T), device_));
-  }
-  ~DeviceBuffer() { device_deallocate(p_, n_ * sizeof(T), device_); }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  T* get() const { return p_; }
-
- private:
-  T* p_ = nullptr;
-  std::size_t n_;
-  int device_;
-};
-
 template <class S>
 using key_t = std::conditional_t<std::is_same_v<S, float>, uint32_t, uint64_t>;
 
@@ -145,8 +126,8 @@ double roc_auc(const S* scores, const L* labels, int64_t n, int device, const ch
     PACKD_CHECK(false, fn, ": label ", printable(l), " at index ", bad, " is not 0 or 1");
   }
 
-  DeviceBuffer<K> keys(std::size_t(n), device);                // (n,) order keys
-  DeviceBuffer<uint8_t> positive(std::size_t(n), device);      // (n,) 1 for label 1
+  DeviceBuffer<K> keys{std::size_t(n)};                // (n,) order keys
+  DeviceBuffer<uint8_t> positive{std::size_t(n)};      // (n,) 1 for label 1
   for_each_index(n, MakeKeys<S, L>{scores, labels, keys.get(), positive.get()});
   const int64_t P = int64_t(thrust::count(policy, positive.get(), positive.get() + n, uint8_t(1)));
   const int64_t N = n - P;
@@ -156,12 +137,12 @@ double roc_auc(const S* scores, const L* labels, int64_t n, int device, const ch
 
   thrust::sort_by_key(policy, keys.get(), keys.get() + n, positive.get());
   // Tie groups: packed (pos_g, neg_g) per run of equal keys, in ascending key order.
-  DeviceBuffer<uint64_t> groups(std::size_t(n), device);       // (G,) used
+  DeviceBuffer<uint64_t> groups{std::size_t(n)};       // (G,) used
   const auto ends = thrust::reduce_by_key(policy, keys.get(), keys.get() + n,
                                           thrust::make_transform_iterator(positive.get(), PackCount{}),
                                           thrust::make_discard_iterator(), groups.get());
   const int64_t G = int64_t(ends.second - groups.get());
-  DeviceBuffer<uint64_t> below(std::size_t(G), device);        // (G,) negatives before group g
+  DeviceBuffer<uint64_t> below{std::size_t(G)};        // (G,) negatives before group g
   thrust::transform_exclusive_scan(policy, groups.get(), groups.get() + G, below.get(), NegativesOf{}, uint64_t(0),
                                    thrust::plus<uint64_t>());
   const auto first = thrust::make_zip_iterator(thrust::make_tuple(groups.get(), below.get()));

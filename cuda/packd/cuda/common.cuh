@@ -112,30 +112,39 @@ OffsetCalc<N> make_offset_calc(const Shape& shape, const std::array<const Shape*
   return c;
 }
 
-// A host array copied into a device buffer of the caching allocator, freed at scope exit. The copy
-// is queued on the packd stream (a pageable source is staged before cudaMemcpyAsync returns, so
-// the host array may go at once); freeing after the kernels that read it are queued is safe,
-// since all packd work on the device is ordered on that stream (Note [CUDA caching allocator]).
+// n elements of T on the current device from the caching allocator, for the length of one op
+// (null for n == 0). Freed while the kernels or library calls that use it may still be queued:
+// safe, because every later user of the block is ordered after them on the device's one stream
+// (Note [CUDA caching allocator]).
 template <class T>
-class DeviceCopy {
+class DeviceBuffer {
  public:
-  explicit DeviceCopy(const std::vector<T>& host) : n_(host.size()), device_(current_device()) {
-    if (n_ == 0) return;
-    p_ = static_cast<T*>(device_allocate(n_ * sizeof(T), device_));
-    const cudaError_t st = cudaMemcpyAsync(p_, host.data(), n_ * sizeof(T), cudaMemcpyHostToDevice, current_stream());
-    if (st != cudaSuccess) device_deallocate(p_, n_ * sizeof(T), device_);
-    PACKD_CUDA_CHECK(st);
-  }
-  ~DeviceCopy() { device_deallocate(p_, n_ * sizeof(T), device_); }
-  DeviceCopy(const DeviceCopy&) = delete;
-  DeviceCopy& operator=(const DeviceCopy&) = delete;
+  explicit DeviceBuffer(std::size_t n)
+      : n_(n), device_(current_device()), p_(static_cast<T*>(device_allocate(n * sizeof(T), device_))) {}
+  ~DeviceBuffer() { device_deallocate(p_, n_ * sizeof(T), device_); }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
 
-  const T* get() const { return p_; }
+  T* get() const { return p_; }
+  std::size_t size() const { return n_; }  // elements
 
  private:
-  T* p_ = nullptr;
   std::size_t n_;
   int device_;
+  T* p_;
+};
+
+// A host array uploaded into a DeviceBuffer for the length of one op. The copy is queued on the
+// packd stream; a pageable source is staged before cudaMemcpyAsync returns, so the host array may
+// go at once.
+template <class T>
+class DeviceCopy : public DeviceBuffer<T> {
+ public:
+  explicit DeviceCopy(const std::vector<T>& host) : DeviceBuffer<T>(host.size()) {
+    if (!host.empty())
+      PACKD_CUDA_CHECK(cudaMemcpyAsync(this->get(), host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice,
+                                       current_stream()));
+  }
 };
 
 // One handle of a CUDA library (cuBLAS, cuDNN) per thread and device: a handle must not be used by

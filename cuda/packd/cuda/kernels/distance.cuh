@@ -68,27 +68,6 @@ void for_each_oci(int64_t O, int64_t C, int64_t I, F f) {
   });
 }
 
-// A device buffer from the caching allocator for the length of a call; freeing it right after the
-// launches is safe because every packd kernel runs on the device's one stream (Note [CUDA caching
-// allocator]).
-template <class T>
-class Scratch {
- public:
-  explicit Scratch(int64_t n)
-      : bytes_(sizeof(T) * std::size_t(std::max<int64_t>(n, 1))),
-        device_(current_device()),
-        p_(static_cast<T*>(device_allocate(bytes_, device_))) {}
-  ~Scratch() { device_deallocate(p_, bytes_, device_); }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  T* get() const { return p_; }
-
- private:
-  std::size_t bytes_;
-  int device_;
-  T* p_;
-};
-
 }  // namespace dist
 
 template <class T>
@@ -141,7 +120,7 @@ void normalize_forward(const T* x, backend::Strides3 s, int64_t O, int64_t C, in
 
 template <class T>
 void normalize_backward(const T* g, const T* y, const T* nrm, int64_t O, int64_t C, int64_t I, T eps, T* gx) {
-  dist::Scratch<T> dot(O * I);  // (O, I) sum_c(g y), 0 where the norm was clamped
+  DeviceBuffer<T> dot(std::size_t(std::max<int64_t>(O * I, 1)));  // (O, I) sum_c(g y), 0 where the norm was clamped
   T* d = dot.get();
   dist::fold_positions<T, 1>(
       O, C, I,

@@ -146,26 +146,6 @@ __global__ void grad_apply_kernel(T* gx, T* gw, T* gb, const T* gy, const T* x, 
   for_slice(sp, c, g, [&](int64_t off) { gx[off] = A * gy[off] + B * (x[off] - m) + Cc; });
 }
 
-// A device buffer from the caching allocator for the length of a call; freeing it right after the
-// launches is safe because every packd kernel runs on the device's one stream (Note [CUDA caching
-// allocator]).
-class Partials {
- public:
-  explicit Partials(int64_t n)
-      : bytes_(sizeof(double2) * std::size_t(std::max<int64_t>(n, 1))),
-        device_(current_device()),
-        p_(static_cast<double2*>(device_allocate(bytes_, device_))) {}
-  ~Partials() { device_deallocate(p_, bytes_, device_); }
-  Partials(const Partials&) = delete;
-  Partials& operator=(const Partials&) = delete;
-  double2* get() const { return p_; }
-
- private:
-  std::size_t bytes_;
-  int device_;
-  double2* p_;
-};
-
 }  // namespace bn
 
 template <class T>
@@ -173,7 +153,7 @@ void batch_norm_train_fwd(T* y, const T* x, int64_t N, int64_t C, int64_t S, con
                           int64_t bs, double eps, T* mean, T* invstd, T* var_unbiased) {
   if (C == 0) return;
   const bn::ChannelSplit sp = bn::channel_split(N, C, S);
-  bn::Partials part(C * sp.G);
+  DeviceBuffer<double2> part(std::size_t(std::max<int64_t>(C * sp.G, 1)));
   const dim3 grid(unsigned(C), unsigned(sp.G));
   bn::train_stats_kernel<<<grid, bn::kThreads, 0, current_stream()>>>(part.get(), x, sp);
   PACKD_CUDA_CHECK_LAUNCH("batch_norm_train_stats");
@@ -228,7 +208,7 @@ void batch_norm_bwd(T* gx, T* gw, T* gb, const T* g, const T* x, int64_t N, int6
   const bool need_sums = gw || gb || (gx && training);
   if (!need_sums && !gx) return;
   const bn::ChannelSplit sp = bn::channel_split(N, C, S);
-  bn::Partials part(need_sums ? C * sp.G : 1);
+  DeviceBuffer<double2> part(std::size_t(need_sums ? C * sp.G : 1));
   const dim3 grid(unsigned(C), unsigned(sp.G));
   if (need_sums) {
     bn::grad_sums_kernel<<<grid, bn::kThreads, 0, current_stream()>>>(part.get(), g, x, sp, mean);
