@@ -71,3 +71,16 @@ TEST_CASE("max_pool2d 3x3 s2 p1 as in WideResNet's stem", "[pool]") {
   CHECK(y.shape() == Shape{2, 4, 8, 8});
   CHECK_GRADCHECK([](const auto& in) { return max_pool2d(in[0], 3, 2, 1); }, (std::vector<Tensor<double>>{x}));
 }
+
+TEST_CASE("max_pool2d: a dilated window wholly in the padding gives -inf and no gradient", "[pool]") {
+  for (Device dev : testing::test_devices()) {
+    INFO("on " << dev);
+    // H = W = 2, kernel 2, dilation 3, padding 1: output (1, 1) whose window rows/cols are -1 and 2
+    Tensor<float> x = from_vector<float>({1, 2, 3, 4}, {1, 1, 2, 2}).to(dev).requires_grad_();
+    Tensor<float> y = max_pool2d(x, {2, 2}, {1, 1}, {1, 1}, {3, 3});
+    REQUIRE(y.shape() == Shape{1, 1, 1, 1});
+    CHECK(y.to(Device::cpu()).item() == -std::numeric_limits<float>::infinity());
+    sum(y).backward();
+    CHECK(x.grad().to(Device::cpu()).to_vector() == std::vector<float>(4, 0.0f));
+  }
+}

@@ -29,7 +29,10 @@ template <class T>
 void max_pool2d_bwd(T* gx, const T* gy, const int64_t* idx, int64_t P, int64_t HW, int64_t OHW) {
   if (P * HW == 0) return;
   PACKD_CUDA_CHECK(cudaMemsetAsync(gx, 0, sizeof(T) * std::size_t(P * HW), current_stream()));
-  for_each_index(P * OHW, [=] __device__(int64_t o) { atomicAdd(gx + (o / OHW) * HW + idx[o], gy[o]); });
+  for_each_index(P * OHW, [=] __device__(int64_t o) {
+    const int64_t i = idx[o];
+    if (i >= 0 && i < HW) atomicAdd(gx + (o / OHW) * HW + i, gy[o]);  // a window wholly in the padding has no input
+  });
 }
 
 template <class T>

@@ -49,7 +49,9 @@ void max_pool2d_bwd(T* gx, const T* gy, const int64_t* idx, int64_t P, int64_t H
     std::fill(gp, gp + HW, T(0));
     const T* g = gy + p * OHW;
     const int64_t* ip = idx + p * OHW;
-    for (int64_t o = 0; o < OHW; ++o) gp[ip[o]] += g[o];
+    // a window wholly in the padding (dilated kernels) has no input: its index is past the plane
+    for (int64_t o = 0; o < OHW; ++o)
+      if (ip[o] >= 0 && ip[o] < HW) gp[ip[o]] += g[o];
   });
 }
 
